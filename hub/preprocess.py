@@ -1,0 +1,490 @@
+"""Turning images into what the model expects: float32 (N, 28, 28, 1) in [0, 1], white on black.
+
+MNIST digits are white on black, scaled so the longer side of the ink is 20 px (aspect kept,
+antialiased), and placed in 28x28 so the center of mass sits at pixel (14, 14). A model trained
+on that fails on a plain resize of a drawing or photo, so `to_mnist` redoes those steps on any
+image: find the ink (either polarity, after flattening uneven lighting), crop to it, scale, center.
+
+Public API:
+- `load_image(source)`: path / bytes / file-like / PIL image / numpy array -> PIL image
+  (mode "L", "RGB" or "RGBA"), with the checks a public upload endpoint needs.
+- `to_mnist(image)`: one image -> (28, 28) float32 in [0, 1], MNIST form.
+- `to_model_batch(images)`: many images -> (N, 28, 28, 1) float32; arrays already in
+  MNIST form (N, 28, 28) pass straight through (vectorised, nearly free).
+- `mnist_to_input(x_uint8)`: MNIST uint8 (N, 28, 28) -> model input.
+- `ImageInputError` (bad input), `NoDigitError` (valid image, but nothing drawn on it).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import ExifTags, Image, ImageChops, ImageOps
+from scipy import ndimage
+
+CANVAS = 28  # MNIST image side
+DIGIT_BOX = 20  # longer side of the digit inside the canvas
+CENTER = 14.0  # where MNIST puts the center of mass (measured on the test set: 13.99, 14.01)
+
+MAX_PIXELS = 64_000_000  # 8000 x 8000; bigger uploads are refused before decoding (bomb guard)
+MIN_SIDE = 8  # smaller than this is not a picture of a digit (covers 0-size and 1xN images)
+COARSE_SIDE = 96  # ink is located on a copy about this big (speed)
+FINE_SIDE = 4 * DIGIT_BOX  # the digit crop is measured at this size before the final 20 px resize
+MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (fraction of full range)
+MIN_SEPARATION = 6.0  # ... and by this many (robust) standard deviations of the paper's noise
+MIN_STROKE = 1.8  # strokes thinner than this (px in the 20 px box) are widened ...
+TARGET_STROKE = 2.2  # ... to this (MNIST: median 2.1)
+
+
+class ImageInputError(ValueError):
+    """The input is not a usable image; the message says what was wrong and what to do."""
+
+
+class NoDigitError(ImageInputError):
+    """A valid image with no visible digit on it (an empty canvas, a blank page)."""
+
+
+NO_DIGIT_MESSAGE = "No digit found in the image: draw a digit (or upload a picture of one) and try again."
+
+
+def mnist_to_input(images):
+    """Scale MNIST-form uint8 digits (N, 28, 28) to the model's float32 (N, 28, 28, 1) input in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    return images.astype("float32") / 255.0
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_image(source) -> Image.Image:
+    """Decode `source` into a PIL image in mode "L", "RGB" or "RGBA".
+
+    Accepts a path (str / Path), bytes, a binary file-like object, a PIL image, a numpy array
+    ((H, W), (H, W, 1|2|3|4); uint8, uint16, bool or float in [0, 1]), or a Gradio
+    Sketchpad/ImageEditor value (a dict with a "composite" entry). Refuses decompression bombs
+    from the header before decoding, applies the EXIF orientation, takes the first frame of
+    animations and converts 16-bit, palette, LA, CMYK, ... images with the right scaling.
+    Raises ImageInputError with a message for humans.
+    """
+    return _load(source, max_side=None)
+
+
+def _load(source, max_side):
+    """load_image; with `max_side`, JPEGs may be decoded at reduced scale (much faster for photos)."""
+    if isinstance(source, dict) and "composite" in source:  # gr.Sketchpad / gr.ImageEditor value
+        source = source["composite"]
+    if source is None:
+        raise ImageInputError("No image was given: draw a digit or upload an image.")
+    if isinstance(source, np.ndarray):
+        image = _from_array(source)
+    elif isinstance(source, Image.Image):
+        image = _decode(source, max_side)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageInputError(f"Image file not found: {str(path)!r}. Check the path.")
+        with open(path, "rb") as handle:
+            image = _open_and_decode(handle, max_side)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        image = _open_and_decode(io.BytesIO(bytes(source)), max_side)
+    elif hasattr(source, "read"):
+        image = _open_and_decode(source, max_side)
+    else:
+        raise ImageInputError(
+            f"Cannot read an image from a {type(source).__name__}: give a file path, bytes, a file "
+            "object, a PIL image or a numpy array."
+        )
+    _check_size(image.size)
+    return image
+
+
+def _check_size(size):
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageInputError(
+            f"The image is too large ({width}x{height} pixels; at most {MAX_PIXELS // 1_000_000} "
+            "megapixels are accepted). Resize it and try again."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageInputError(
+            f"The image is too small ({width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is "
+            "needed). Upload a picture of a digit."
+        )
+
+
+def _open_and_decode(stream, max_side):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+    except Image.DecompressionBombError as error:
+        raise ImageInputError(
+            f"The image is too large to decode safely ({error}). Resize it and try again."
+        ) from None
+    except Exception:  # UnidentifiedImageError, and whatever a broken header raises
+        raise ImageInputError(
+            "The file is not an image Pillow can read (PNG, JPEG, GIF, WebP, BMP, TIFF...): "
+            "upload a picture of a digit."
+        ) from None
+    _check_size(image.size)  # header only: refuse bombs before decoding a single pixel
+    if max_side and image.format == "JPEG" and max(image.size) > 2 * max_side:
+        image.draft(image.mode, (max_side, max_side))  # DCT-domain downscale, never below max_side
+    return _decode(image, max_side)
+
+
+def _decode(image, max_side=None):
+    """Load pixels (first frame), apply EXIF orientation and normalise the mode."""
+    try:
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+        image.load()
+    except Exception as error:
+        raise ImageInputError(
+            f"The image could not be decoded ({error}); the file may be truncated or corrupt. "
+            "Save it again and re-upload."
+        ) from None
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1) if "exif" in image.info else 1
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        image = ImageOps.exif_transpose(image)
+    return _normalise_mode(image)
+
+
+def _normalise_mode(image):
+    mode = image.mode
+    if mode in ("L", "RGB", "RGBA"):
+        return image
+    if mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return image.convert("RGBA")
+    if mode == "1":
+        return image.convert("L")
+    if mode.startswith("I") or mode == "F":  # 16/32-bit integer and float grayscale
+        return _from_array(np.asarray(image))
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
+
+
+def _from_array(array):
+    """A numpy image -> PIL image in L / RGB / RGBA (uint8), scaling other dtypes sensibly."""
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        raise ImageInputError(
+            f"A numpy image must be (H, W) or (H, W, 1|2|3|4); got shape {array.shape}."
+        )
+    if array.size == 0 or min(array.shape[:2]) < MIN_SIDE:
+        raise ImageInputError(
+            f"The image is too small ({array.shape[1] if array.ndim > 1 else 0}x{array.shape[0]} "
+            f"pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed). Upload a picture of a digit."
+        )
+    array = _to_uint8(array)
+    if array.ndim == 3 and array.shape[2] == 2:  # gray + alpha
+        array = np.concatenate([np.repeat(array[:, :, :1], 3, axis=2), array[:, :, 1:]], axis=2)
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _to_uint8(array):
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ImageInputError(f"A numpy image must hold numbers; got dtype {array.dtype}.")
+    values = array.astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ImageInputError("The numpy image contains NaN or infinite values.")
+    top = float(values.max()) if values.size else 0.0
+    if array.dtype == np.uint16:
+        scale = 255.0 / 65535.0
+    elif top <= 1.0:
+        scale = 255.0  # float in [0, 1]
+    elif top <= 255.0:
+        scale = 1.0
+    elif top <= 65535.0:
+        scale = 255.0 / 65535.0
+    else:
+        scale = 255.0 / top
+    return np.clip(values * scale + 0.5, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- to MNIST form
+
+
+def to_mnist(image) -> np.ndarray:
+    """One image (anything `load_image` accepts) -> (28, 28) float32 in [0, 1], MNIST form.
+
+    Raises NoDigitError when no digit is visible, ImageInputError for unusable input.
+    """
+    return _mnist_from_pil(_load(image, max_side=4 * COARSE_SIDE))
+
+
+def _mnist_from_pil(image):
+    page = _Page(image)
+    width, height = image.size
+    factor = max(1, round(max(width, height) / COARSE_SIDE))
+    values = page.sample(factor, (0, 0, width // factor * factor, height // factor * factor))
+    dark_ink, paper, noise = _paper(values)
+    ink = paper - values if dark_ink else values - paper
+    np.maximum(ink, 0.0, out=ink)
+    threshold, keep = _find_digit(ink, noise)
+
+    # Crop the digit (with a 1-coarse-pixel margin) from the full-resolution image.
+    rows, cols = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]
+    top, left = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
+    bottom, right = min(rows[-1] + 2, keep.shape[0]), min(cols[-1] + 2, keep.shape[1])
+    coarse_box = (left, top, right, bottom)
+    box = (left * factor, top * factor, right * factor, bottom * factor)
+    fine_factor = max(1, -(-max(box[2] - box[0], box[3] - box[1]) // FINE_SIDE))  # ceil
+    box = (box[0], box[1], box[0] + (box[2] - box[0]) // fine_factor * fine_factor,
+           box[1] + (box[3] - box[1]) // fine_factor * fine_factor)
+    fine = page.sample(fine_factor, box)
+    size = (fine.shape[1], fine.shape[0])
+    fine_paper = _resize_float(paper, size, coarse_box)
+    fine_ink = fine_paper - fine if dark_ink else fine - fine_paper
+    near = ndimage.binary_dilation(keep[top:bottom, left:right], iterations=1)
+    fine_ink *= _resize_float(near.astype(np.float32), size, None) > 0.0
+
+    # Contrast: paper (and noise below half the threshold) -> 0, stroke cores -> 1.
+    low = 0.5 * threshold
+    strokes = fine_ink[fine_ink > threshold]
+    high = float(np.percentile(strokes, 90)) if strokes.size else threshold * 2
+    digit = np.clip((fine_ink - low) / max(high - low, 1e-6), 0.0, 1.0)
+    return _place(_thicken(digit))
+
+
+def _thicken(digit):
+    """Widen thin strokes (fine pens, thin brushes) to MNIST's typical width.
+
+    MNIST strokes are about 2 px wide in the 20 px box (median 2.1, 25th percentile 1.8); a
+    1 px pen line scaled into that box looks like nothing the model has seen. Measured with a
+    distance transform at the fine scale; thick strokes are left alone (MNIST has bold digits too).
+    """
+    strokes = digit > 0.5
+    rows, cols = np.nonzero(strokes.any(axis=1))[0], np.nonzero(strokes.any(axis=0))[0]
+    if rows.size == 0:
+        return digit
+    long_side = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    if long_side < 2 * DIGIT_BOX:  # too coarse to measure or widen by a fraction of a pixel
+        return digit
+    distance = ndimage.distance_transform_edt(strokes)
+    ridge = strokes & (distance >= ndimage.maximum_filter(distance, size=3))
+    width = (2 * float(distance[ridge].mean()) - 1) * DIGIT_BOX / long_side  # in 20-px-box pixels
+    if width >= MIN_STROKE:
+        return digit
+    radius = (TARGET_STROKE - width) / 2 * long_side / DIGIT_BOX  # in fine pixels
+    if radius < 0.5:
+        return digit
+    r = int(np.ceil(radius))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return ndimage.grey_dilation(digit, footprint=(yy**2 + xx**2) <= radius**2 + 0.25)
+
+
+class _Page:
+    """The image as one gray channel in which ink and paper differ, sampled at any size.
+
+    Transparent images are composited onto a backdrop that contrasts with the ink (an opaque
+    page with transparent margins: the page colour). The composite is done after downsampling,
+    on alpha-premultiplied values, which is exact and avoids full-resolution float work.
+    """
+
+    def __init__(self, image):
+        self.gray = image if image.mode == "L" else image.convert("L")
+        self.alpha = None
+        if image.mode == "RGBA":
+            # A 32x32 grid of samples finds any transparent background (cheap: no full pass).
+            if image.resize((32, 32), Image.Resampling.NEAREST).getextrema()[3][0] < 255:
+                alpha = image.getchannel("A")
+                self.alpha = alpha
+                self.gray = ImageChops.multiply(self.gray, alpha)  # premultiplied
+                factor = max(1, max(image.size) // 64)
+                a = np.asarray(alpha.reduce(factor), dtype=np.float32) / 255.0
+                g = np.asarray(self.gray.reduce(factor), dtype=np.float32)
+                if (a > 0.5).mean() > 0.5:  # mostly opaque: a page with transparent margins
+                    self.backdrop = float(np.median(g[a > 0.5] / a[a > 0.5])) / 255.0
+                else:  # a transparent canvas: the opaque part is the ink; use the opposite shade
+                    shade = float(g.sum() / max(a.sum(), 1e-6))
+                    self.backdrop = 1.0 if shade < 128 else 0.0
+
+    def sample(self, factor, box):
+        """Float32 values in [0, 1] of `box`, averaged over factor x factor blocks (antialiased)."""
+        values = np.asarray(self.gray.reduce(factor, box=box), dtype=np.float32)
+        values *= 1.0 / 255.0
+        if self.alpha is not None:
+            alpha = np.asarray(self.alpha.reduce(factor, box=box), dtype=np.float32)
+            values += self.backdrop * (1.0 - alpha / 255.0)
+        return values
+
+
+def _blocks(values, block):
+    """View `values` (cropped to whole blocks) as (rows, cols, block*block) pixel groups."""
+    nr, nc = max(1, values.shape[0] // block), max(1, values.shape[1] // block)
+    br, bc = min(block, values.shape[0]), min(block, values.shape[1])
+    cut = values[: nr * br, : nc * bc]
+    return cut.reshape(nr, br, nc, bc).transpose(0, 2, 1, 3).reshape(nr, nc, br * bc)
+
+
+def _block_size(values):
+    return max(4, max(values.shape) // 10)
+
+
+def _paper(values):
+    """Polarity, paper brightness at each pixel and the paper's noise, from block percentiles.
+
+    Ink is the sparse tail of each block's histogram: far below the block median for dark ink
+    on light paper, far above it for light ink on dark. The paper level is a paper-side
+    percentile per block, or the median of its 3x3 block neighbourhood when that is more
+    paper-like (a block filled by a thick stroke), interpolated smoothly: this follows uneven
+    lighting, vignetting and shadows. Returns (dark_ink, paper, noise).
+    """
+    low, mid, high = np.percentile(_blocks(values, _block_size(values)), [3, 50, 97], axis=2)
+    dark_ink = float((mid - low).max()) >= float((high - mid).max())
+    level = high if dark_ink else low
+    noise = float(np.median(np.abs(level - mid))) / 1.88  # paper-side half-width of a normal
+    around = ndimage.median_filter(level, size=3, mode="nearest")
+    level = np.maximum(level, around) if dark_ink else np.minimum(level, around)
+    return dark_ink, _smooth_blocks(level, values.shape), noise
+
+
+def _smooth_blocks(level, shape):
+    if level.size == 1:
+        return np.full(shape, float(level.ravel()[0]), dtype=np.float32)
+    return _resize_float(level.astype(np.float32), (shape[1], shape[0]), None)
+
+
+def _resize_float(values, size, box):
+    image = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32), mode="F")
+    return np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box), dtype=np.float32)
+
+
+def _find_digit(ink, noise):
+    """Otsu threshold + connected components -> (threshold, mask of the digit's strokes).
+
+    Raises NoDigitError when nothing stands out from the paper's noise.
+    """
+    top = float(ink.max())
+    if top < MIN_CONTRAST or top < MIN_SEPARATION * noise:
+        raise NoDigitError(NO_DIGIT_MESSAGE)
+    # Otsu alone fails when the ink is a tiny fraction of the image (it splits paper noise or
+    # leftover shading instead); never go below a third of the strongest ink.
+    threshold = max(_otsu(ink, top), top / 3)
+    strokes = ink > threshold
+    labels, count = ndimage.label(strokes, structure=np.ones((3, 3), bool))
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]
+    slices = ndimage.find_objects(labels)
+    # The digit is the heaviest stroke, preferring one clear of the image edge (photo corners,
+    # shadows and table edges touch it); its other parts (a 5's bar, a 4's second stroke) lie
+    # within about its own size of it; specks and far-away marks are dropped.
+    height, width = ink.shape
+    edge = np.array([r.start == 0 or c.start == 0 or r.stop == height or c.stop == width for r, c in slices])
+    main = int(np.argmax(mass * np.where(edge, 0.3, 1.0)))
+    rs, cs = slices[main]
+    reach = max(rs.stop - rs.start, cs.stop - cs.start)
+    near_main = (rs.start - reach, rs.stop + reach, cs.start - reach, cs.stop + reach)
+    keep_ids = [
+        i + 1
+        for i, (r, c) in enumerate(slices)
+        if mass[i] >= 0.02 * mass[main]
+        and r.start < near_main[1] and r.stop > near_main[0]
+        and c.start < near_main[3] and c.stop > near_main[2]
+    ]
+    keep = np.isin(labels, keep_ids)
+    # A digit is a stroke, not a speck: refuse a few stray pixels on a blank page.
+    long_side = max(np.ptp(np.nonzero(keep.any(axis=1))[0]), np.ptp(np.nonzero(keep.any(axis=0))[0])) + 1
+    if long_side < max(2, 0.02 * max(ink.shape)) or keep.sum() < 3:
+        raise NoDigitError(NO_DIGIT_MESSAGE)
+    return threshold, keep
+
+
+def _otsu(values, top):
+    bins = 128
+    hist = np.bincount(np.minimum((values * (bins / top)).astype(np.int32), bins - 1).ravel(), minlength=bins)
+    hist = hist.astype(np.float64)
+    edges = np.linspace(0.0, top, bins + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(hist)
+    total = weight[-1]
+    cum_mean = np.cumsum(hist * centers)
+    between = (cum_mean[-1] * weight / total - cum_mean) ** 2 / np.maximum(weight * (total - weight), 1e-12)
+    return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def _place(digit):
+    """Crop to the ink, scale the longer side to 20 px (antialiased), center of mass -> (14, 14)."""
+    rows, cols = np.nonzero((digit > 0.1).any(axis=1))[0], np.nonzero((digit > 0.1).any(axis=0))[0]
+    if rows.size == 0:
+        raise NoDigitError(NO_DIGIT_MESSAGE)
+    digit = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = digit.shape
+    scale = DIGIT_BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.clip(_resize_float(digit, size, None), 0.0, 1.0)
+    peak = float(small.max())
+    if peak <= 0:
+        raise NoDigitError(NO_DIGIT_MESSAGE)
+    small /= max(peak, 0.5)  # thin strokes blur to grey when shrunk; MNIST cores are saturated
+    sh, sw = small.shape
+    mass = small.sum()
+    com_r = float((small.sum(axis=1) * np.arange(sh)).sum() / mass)
+    com_c = float((small.sum(axis=0) * np.arange(sw)).sum() / mass)
+    top = int(np.clip(round(CENTER - com_r), 0, CANVAS - sh))
+    left = int(np.clip(round(CENTER - com_c), 0, CANVAS - sw))
+    out = np.zeros((CANVAS, CANVAS), np.float32)
+    out[top : top + sh, left : left + sw] = small
+    return out
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def to_model_batch(images) -> np.ndarray:
+    """Many images -> the model's float32 (N, 28, 28, 1) input in [0, 1].
+
+    A numpy array (N, 28, 28) or (N, 28, 28, 1) (uint8 0-255, or float in [0, 1] / [0, 255]) is
+    taken as MNIST-form digits and only rescaled (vectorised). Items of such an array that are
+    clearly not MNIST form (light background) go through `to_mnist`. Anything else (a list of
+    paths, PIL images, arrays of any size, a single image) goes through `to_mnist` one by one.
+    """
+    if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.shape[1:3] == (CANVAS, CANVAS) and (
+        images.ndim == 3 or images.shape[3] == 1
+    ):
+        return _mnist_batch(images)
+    if isinstance(images, (np.ndarray, Image.Image, str, Path, bytes, bytearray, dict)) or hasattr(images, "read"):
+        images = [images]  # a single image
+    out = np.empty((len(images), CANVAS, CANVAS, 1), np.float32)
+    for i, image in enumerate(images):
+        if isinstance(image, np.ndarray) and image.shape in ((CANVAS, CANVAS), (CANVAS, CANVAS, 1)):
+            out[i] = _mnist_batch(image.reshape(1, CANVAS, CANVAS))[0]
+        else:
+            out[i, :, :, 0] = to_mnist(image)
+    return out
+
+
+_BORDER = np.zeros((CANVAS, CANVAS), bool)
+_BORDER[[0, -1], :] = _BORDER[:, [0, -1]] = True
+
+
+def _mnist_batch(images):
+    x = images.reshape(-1, CANVAS, CANVAS)
+    if x.dtype == np.uint8:
+        out = x.astype(np.float32)
+        out *= 1.0 / 255.0
+    else:
+        if not np.issubdtype(x.dtype, np.number) or x.dtype == bool:
+            x = x.astype(np.float32)
+        out = np.asarray(x, dtype=np.float32)
+        top = float(out.max()) if out.size else 0.0
+        if top > 1.0:
+            out = out * (1.0 / 255.0)
+        elif out is x:
+            out = out.copy()
+        np.clip(out, 0.0, 1.0, out=out)
+    light = out[:, _BORDER].mean(axis=1) > 0.5  # black-on-white or photos: not MNIST form
+    for i in np.nonzero(light)[0]:
+        out[i] = to_mnist(out[i])
+    return out[..., np.newaxis]
