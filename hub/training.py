@@ -89,6 +89,7 @@ def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="au
         ),
     ]
     history = model.fit(
-        train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=callbacks, verbose=verbose
+        train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=callbacks, verbose=verbose,
+        shuffle=False,  # the dataset reshuffles itself every epoch
     )
     return model, history.history, timer.elapsed

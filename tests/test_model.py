@@ -1,0 +1,45 @@
+"""The CNN recipes: right shapes, a softmax over ten digits, and only built-in layers (safe-mode loadable)."""
+
+import numpy as np
+import pytest
+
+from hub import model_folder
+from hub.model import ARCHITECTURES, RECIPES, build_model
+from hub.preprocess import mnist_to_input
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_output_is_a_softmax_over_ten_digits(architecture):
+    model = build_model(architecture)
+    x = np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32)
+    probabilities = np.asarray(model(x, training=False))
+    assert probabilities.shape == (5, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probabilities >= 0).all()
+
+
+def test_every_recipe_names_an_architecture():
+    assert all(r.architecture in ARCHITECTURES for r in RECIPES.values())
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("resnet1000")
+
+
+def test_mnist_to_input_scales_and_adds_channel():
+    x = mnist_to_input(np.array([[[0, 255], [128, 64]]], dtype=np.uint8))
+    assert x.shape == (1, 2, 2, 1) and x.dtype == np.float32
+    assert x.min() == 0.0 and x.max() == 1.0
+
+
+def test_saved_model_loads_in_safe_mode_without_optimizer_state(tmp_path):
+    model = build_model("small")
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(np.zeros((4, 28, 28, 1)), np.eye(10)[:4], verbose=0)  # creates the optimizer's variables
+    model_folder.save_model(model, tmp_path)
+    (tmp_path / "assets").mkdir()  # our plots live there: saving again must still work
+    model_folder.save_model(model, tmp_path)
+    reloaded = model_folder.load_keras_model(tmp_path)
+    x = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(model(x)), atol=1e-6)
+    weights = 4 * model.count_params()
+    assert model_folder.model_bytes(tmp_path) < 1.5 * weights + 100_000  # no Adam moments saved
+    assert model_folder.missing_files(tmp_path) == []

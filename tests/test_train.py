@@ -1,0 +1,77 @@
+"""train.py end to end on a subset (the shared `model_dir` fixture) and its command line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from huggingface_hub import ModelCard
+
+import train
+from hub import model_folder
+from hub.data import load_mnist
+from hub.plots import ASSET_NAMES
+from hub.preprocess import mnist_to_input
+
+ROOT = train.__file__.rsplit("/", 1)[0]
+
+
+def test_help_answers_without_training():
+    out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0
+    for option in ("--epochs", "--batch-size", "--seed", "--output-dir", "--data-dir", "--max-train-samples",
+                   "--push-to-hub", "--preset"):
+        assert option in out.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "expected a number of at least 1"),
+    (["--epochs", "many"], "expected a whole number"),
+    (["--preset", "huge"], "invalid choice: 'huge'"),
+    (["--private"], "only make sense with --push-to-hub"),
+    (["--push-to-hub", "no-namespace"], "repo id like 'your-name/mnist-cnn'"),
+])
+def test_bad_arguments_say_what_is_wrong(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_data_dir_files_give_a_clear_error(tmp_path, capsys):
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")  # a partial copy is not a download trigger
+    assert train.main(["--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "SHA256SUMS.uncompressed is missing" in capsys.readouterr().err
+
+
+def test_model_folder_is_complete(model_dir):
+    for name in (*model_folder.KERAS_FILES, model_folder.CLASSIFIER_FILE, model_folder.METRICS_FILE,
+                 model_folder.CARD_FILE):
+        assert (model_dir / name).is_file(), name
+    for name in ASSET_NAMES.values():
+        assert (model_dir / "assets" / name).stat().st_size > 1000, name
+    assert sorted(p.name for p in (model_dir / "assets" / "examples").glob("digit_*.png")) == [
+        f"digit_{d}.png" for d in range(10)]
+
+
+def test_reloaded_model_predicts_like_the_metrics_say(model_dir):
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    model = model_folder.load_keras_model(model_dir)
+    mnist = load_mnist()
+    probabilities = np.asarray(model.predict(mnist_to_input(mnist.x_test), batch_size=1000, verbose=0))
+    accuracy = float((probabilities.argmax(1) == mnist.y_test).mean())
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    assert accuracy > 0.95
+    assert metrics["test_samples"] == 10000 and metrics["train_samples"] == 15000
+    assert metrics["val_samples"] == 5000 and metrics["epochs_run"] == 2
+    assert metrics["params"] == model.count_params()
+
+
+def test_card_holds_this_runs_accuracy(model_dir):
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    card = ModelCard.load(model_dir / "README.md")
+    assert card.data.library_name == "keras"
+    assert card.data.eval_results[0].metric_value == pytest.approx(metrics["test_accuracy"])
+    assert f"{metrics['test_accuracy']:.2%}" in card.text
