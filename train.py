@@ -191,7 +191,7 @@ def main(argv=None) -> int:
         except hub_io.PushError as err:
             print(f"\nerror: {err}", file=sys.stderr)
             return 1
-        print(f"\nPushed to {pushed}")
+        print(f"\nPushed to {pushed.repo_url} (commit {pushed.commit_url})")
     return 0
 
 

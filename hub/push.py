@@ -1,0 +1,51 @@
+"""`python -m hub.push FOLDER REPO_ID [--private] [--revision BRANCH] [--message MSG]`: push a written model folder.
+
+Why: lets a user publish (or re-publish after a failed push) without retraining. The token comes from HF_TOKEN or
+`hf auth login`; there is deliberately no --token option (it would end up in shell history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub.hub_io import HubError, check_token, push_model_folder
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m hub.push",
+        description="Push a model folder written by train.py to a Hugging Face Hub model repo, as one commit. "
+                    "The token comes from HF_TOKEN or `hf auth login`.")
+    parser.add_argument("folder", help="model folder written by train.py (e.g. outputs/mnist-cnn)")
+    parser.add_argument("repo_id", help="Hub model repo, 'namespace/name'")
+    parser.add_argument("--private", action="store_true", help="create the repo as private (if it does not exist)")
+    parser.add_argument("--revision", default=None, help="branch to push to (created if needed; default main)")
+    parser.add_argument("--message", default=None, help="commit message")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        user = check_token(args.repo_id)
+        print(f"Pushing {args.folder} to {args.repo_id} as {user}...")
+        result = push_model_folder(args.folder, args.repo_id, private=args.private or None, revision=args.revision,
+                                   commit_message=args.message)
+    except HubError as e:
+        print(f"error: {e}", file=sys.stderr)
+        retry = getattr(e, "retry_command", None)
+        if retry is None:  # token problems: the retry is the same command once the token is fixed
+            from hub.hub_io import retry_command
+
+            retry = retry_command(args.folder, args.repo_id, private=args.private, revision=args.revision,
+                                  commit_message=args.message)
+            print(f"The model folder is untouched. Once fixed, retry with:\n  {retry}", file=sys.stderr)
+        return 1
+    print(f"Pushed to {result.repo_url} (revision {result.revision}, commit {result.commit_sha[:12]}): "
+          f"{result.commit_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

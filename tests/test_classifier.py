@@ -1,0 +1,96 @@
+"""MnistClassifier on a local model folder: input kinds, single vs many, agreement with the bare model, errors."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+
+@pytest.fixture(scope="module")
+def clf(hub_model_dir):
+    from hub.classifier import MnistClassifier
+
+    return MnistClassifier.from_pretrained(hub_model_dir)
+
+
+def _sketch(mode="RGBA", size=800):
+    """A '1'-like stroke drawn like the Space's sketchpad: black ink on a transparent/white canvas."""
+    background = (0, 0, 0, 0) if mode == "RGBA" else "white"
+    image = Image.new(mode, (size, size), background)
+    ImageDraw.Draw(image).line([(size // 2, size // 5), (size // 2, 4 * size // 5)], fill="black",
+                               width=size // 20)
+    return image
+
+
+def test_predict_matches_bare_model_on_mnist_arrays(clf):
+    x = np.random.default_rng(1).integers(0, 256, size=(8, 28, 28), dtype=np.uint8)
+    x[:, [0, -1], :] = 0  # dark border: MNIST form, taken as is
+    x[:, :, [0, -1]] = 0
+    expected = np.asarray(clf.model(x[..., None].astype("float32") / 255.0, training=False))
+    np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-6)
+    predictions = clf.predict(x)
+    assert isinstance(predictions, list) and len(predictions) == 8
+    assert [p.label for p in predictions] == list(np.argmax(expected, axis=1))
+    p = predictions[0]
+    assert set(p.probabilities) == {str(i) for i in range(10)}
+    assert abs(sum(p.probabilities.values()) - 1.0) < 1e-4
+    assert p.confidence == max(p.probabilities.values())
+
+
+def test_single_image_inputs_give_one_prediction(clf, tmp_path):
+    from hub.classifier import Prediction
+
+    sketch = _sketch()
+    path = tmp_path / "digit.png"
+    sketch.save(path)
+    inputs = [sketch, np.asarray(sketch), str(path), path, path.read_bytes(), _sketch("RGB"), _sketch("L"),
+              np.zeros((28, 28), np.uint8) + np.eye(28, dtype=np.uint8) * 255]
+    for item in inputs:
+        prediction = clf.predict(item)
+        assert isinstance(prediction, Prediction), type(item)
+        assert isinstance(prediction.label, int) and 0 <= prediction.label <= 9
+    same = [clf.predict_proba(item) for item in inputs[:5]]
+    for other in same[1:]:
+        np.testing.assert_allclose(other, same[0], atol=1e-5)
+
+
+def test_many_images_in_a_list(clf, tmp_path):
+    images = [_sketch(), np.asarray(_sketch("RGB")), np.zeros((28, 28, 1), np.float32)]
+    images[2][5:23, 13:15, 0] = 1.0
+    assert clf.predict_proba(images).shape == (3, 10)
+    assert len(clf.predict(images)) == 3
+    big = np.zeros((2500, 28, 28), np.uint8)
+    assert clf.predict_proba(big).shape == (2500, 10)  # chunked model calls
+
+
+def test_empty_canvas_raises_no_digit(clf):
+    from hub.preprocess import NoDigitError
+
+    with pytest.raises(NoDigitError):
+        clf.predict(Image.new("RGBA", (400, 400), (0, 0, 0, 0)))
+
+
+def test_metadata_attributes(clf, hub_model_dir):
+    assert clf.config == json.loads((hub_model_dir / "classifier.json").read_text())
+    assert clf.metrics == json.loads((hub_model_dir / "metrics.json").read_text())
+    assert clf.folder == hub_model_dir
+
+
+def test_local_folder_errors(hub_model_dir, tmp_path):
+    from hub.classifier import MnistClassifier, ModelLoadError, NotAnMnistClassifierError
+
+    folder = shutil.copytree(hub_model_dir, tmp_path / "model")
+    (folder / "metrics.json").unlink()
+    assert MnistClassifier.from_pretrained(folder).metrics is None
+    (folder / "model.weights.h5").unlink()
+    with pytest.raises(ModelLoadError, match="missing model.weights.h5"):
+        MnistClassifier.from_pretrained(folder)
+    (folder / "classifier.json").unlink()
+    with pytest.raises(NotAnMnistClassifierError, match="not an MNIST classifier repo made by this project"):
+        MnistClassifier.from_pretrained(folder)
+    (folder / "classifier.json").write_text(json.dumps({"format": "mnist-digit-classifier", "format_version": 9,
+                                                        "labels": list("0123456789")}))
+    with pytest.raises(ModelLoadError, match="format_version 9"):
+        MnistClassifier.from_pretrained(folder)
