@@ -17,14 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from hub import preprocess
+from hub.model_folder import CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, KERAS_FILES, METRICS_FILE, load_keras_model
 
-CLASSIFIER_FILE = "classifier.json"
-METRICS_FILE = "metrics.json"
-KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
-FORMAT = "mnist-digit-classifier"
-FORMAT_VERSION = 1
+FORMAT = CLASSIFIER_CONFIG["format"]
+FORMAT_VERSION = CLASSIFIER_CONFIG["format_version"]
 # What from_pretrained downloads: the model and what describes it, not the card's plots.
-DOWNLOAD_PATTERNS = [*KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, "README.md"]
+DOWNLOAD_PATTERNS = [*KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, CARD_FILE]
 CHUNK = 1024  # images per model call for big batches (bounded memory, full speed)
 
 
@@ -87,8 +85,6 @@ class MnistClassifier:
     def from_folder(cls, folder: str | Path, source: str | None = None,
                     commit_hash: str | None = None) -> "MnistClassifier":
         """Load from a model folder on disk (what train.py writes, or a downloaded snapshot)."""
-        import keras
-
         folder = Path(folder)
         where = f"repo '{source}'" if source else f"folder {folder}"
         config = _read_json(folder / CLASSIFIER_FILE)
@@ -106,7 +102,7 @@ class MnistClassifier:
                 "incomplete: push the model folder again with `python -m hub.push FOLDER REPO_ID`."
             )
         try:
-            model = keras.saving.load_model(str(folder), safe_mode=True, compile=False)
+            model = load_keras_model(folder)
         except Exception as e:  # corrupt weights, unknown layers, ...
             raise ModelLoadError(f"Keras could not load the model in the {where}: {e}") from e
         outputs = model.outputs[0].shape[-1] if model.outputs else None
