@@ -22,6 +22,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--private", action="store_true", help="create the repo as private (if it does not exist)")
     parser.add_argument("--revision", default=None, help="branch to push to (created if needed; default main)")
     parser.add_argument("--message", default=None, help="commit message")
+    parser.add_argument("--space-id", default=None, help="the Space that serves the model, linked from the card")
     return parser.parse_args(argv)
 
 
@@ -29,6 +30,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         user = check_token(args.repo_id)
+        refresh_card(args.folder, args.repo_id, args.space_id)
         print(f"Pushing {args.folder} to {args.repo_id} as {user}...")
         result = push_model_folder(args.folder, args.repo_id, private=args.private or None, revision=args.revision,
                                    commit_message=args.message)
@@ -45,6 +47,17 @@ def main(argv=None) -> int:
     print(f"Pushed to {result.repo_url} (revision {result.revision}, commit {result.commit_sha[:12]}): "
           f"{result.commit_url}")
     return 0
+
+
+def refresh_card(folder, repo_id: str, space_id: str | None) -> None:
+    """Re-render the card for the repo it is going to, so its snippets and widget point there."""
+    from pathlib import Path
+
+    from hub import card
+    from hub.model_folder import METRICS_FILE
+
+    if (Path(folder) / METRICS_FILE).is_file():
+        card.write_model_card(folder, repo_id=repo_id, space_id=space_id)
 
 
 if __name__ == "__main__":

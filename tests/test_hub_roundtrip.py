@@ -379,10 +379,18 @@ def test_check_token_without_server(hub_server, dead_endpoint):
         check_token()
 
 
-def test_push_cli_success(hub_server, hub_model_dir, capsys):
+def test_push_cli_success(hub_server, hub_model_dir, capsys, tmp_path):
+    import shutil
+
+    from huggingface_hub import ModelCard
+
     from hub import push
 
-    assert push.main([str(hub_model_dir), "tester/cli-model"]) == 0
+    folder = shutil.copytree(hub_model_dir, tmp_path / "model")
+    assert push.main([str(folder), "tester/cli-model", "--space-id", "tester/digits"]) == 0
     out = capsys.readouterr().out
     assert "Pushed to" in out and "tester/cli-model" in out
     assert WRITE_TOKEN not in out
+    if (folder / "metrics.json").is_file():  # a trained folder: its card was re-rendered for this repo
+        card = ModelCard.load("tester/cli-model")
+        assert 'load_model("hf://tester/cli-model")' in card.text and "tester/digits" in card.text
