@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ def _load(source, max_side):
     if isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
-        image = _decode(source, max_side)
+        image = _decode(source)
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
@@ -134,10 +135,10 @@ def _open_and_decode(stream, max_side):
     _check_size(image.size)  # header only: refuse bombs before decoding a single pixel
     if max_side and image.format == "JPEG" and max(image.size) > 2 * max_side:
         image.draft(image.mode, (max_side, max_side))  # DCT-domain downscale, never below max_side
-    return _decode(image, max_side)
+    return _decode(image)
 
 
-def _decode(image, max_side=None):
+def _decode(image):
     """Load pixels (first frame), apply EXIF orientation and normalise the mode."""
     try:
         if getattr(image, "n_frames", 1) > 1:
@@ -148,7 +149,10 @@ def _decode(image, max_side=None):
             f"The image could not be decoded ({error}); the file may be truncated or corrupt. "
             "Save it again and re-upload."
         ) from None
-    orientation = image.getexif().get(ExifTags.Base.Orientation, 1) if "exif" in image.info else 1
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # a broken EXIF block is no reason to refuse the picture
+        orientation = 1
     if orientation in (2, 3, 4, 5, 6, 7, 8):
         image = ImageOps.exif_transpose(image)
     return _normalise_mode(image)
@@ -178,6 +182,8 @@ def _from_array(array):
         raise ImageInputError(
             f"A numpy image must be (H, W) or (H, W, 1|2|3|4); got shape {array.shape}."
         )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise ImageInputError(f"A numpy image must hold numbers; got dtype {array.dtype}.")
     if array.size == 0 or min(array.shape[:2]) < MIN_SIDE:
         raise ImageInputError(
             f"The image is too small ({array.shape[1] if array.ndim > 1 else 0}x{array.shape[0]} "
@@ -194,8 +200,6 @@ def _to_uint8(array):
         return array
     if array.dtype == bool:
         return array.astype(np.uint8) * 255
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise ImageInputError(f"A numpy image must hold numbers; got dtype {array.dtype}.")
     values = array.astype(np.float32)
     if not np.isfinite(values).all():
         raise ImageInputError("The numpy image contains NaN or infinite values.")
@@ -336,14 +340,15 @@ def _block_size(values):
 def _paper(values):
     """Polarity, paper brightness at each pixel and the paper's noise, from block percentiles.
 
-    Ink is the sparse tail of each block's histogram: far below the block median for dark ink
-    on light paper, far above it for light ink on dark. The paper level is a paper-side
+    Ink is the minority: its tail of the histogram reaches further from the median (the paper)
+    than the other tail (noise, shading) does. The paper level is a paper-side
     percentile per block, or the median of its 3x3 block neighbourhood when that is more
     paper-like (a block filled by a thick stroke), interpolated smoothly: this follows uneven
     lighting, vignetting and shadows. Returns (dark_ink, paper, noise).
     """
+    darkest, median, brightest = np.percentile(values, [0.05, 50, 99.95])
+    dark_ink = median - darkest >= brightest - median
     low, mid, high = np.percentile(_blocks(values, _block_size(values)), [3, 50, 97], axis=2)
-    dark_ink = float((mid - low).max()) >= float((high - mid).max())
     level = high if dark_ink else low
     noise = float(np.median(np.abs(level - mid))) / 1.88  # paper-side half-width of a normal
     around = ndimage.median_filter(level, size=3, mode="nearest")
@@ -449,6 +454,7 @@ def to_model_batch(images) -> np.ndarray:
     taken as MNIST-form digits and only rescaled (vectorised). Items of such an array that are
     clearly not MNIST form (light background) go through `to_mnist`. Anything else (a list of
     paths, PIL images, arrays of any size, a single image) goes through `to_mnist` one by one.
+    Raises ImageInputError / NoDigitError naming the bad image ("Image 3: ...").
     """
     if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.shape[1:3] == (CANVAS, CANVAS) and (
         images.ndim == 3 or images.shape[3] == 1
@@ -458,11 +464,23 @@ def to_model_batch(images) -> np.ndarray:
         images = [images]  # a single image
     out = np.empty((len(images), CANVAS, CANVAS, 1), np.float32)
     for i, image in enumerate(images):
-        if isinstance(image, np.ndarray) and image.shape in ((CANVAS, CANVAS), (CANVAS, CANVAS, 1)):
-            out[i] = _mnist_batch(image.reshape(1, CANVAS, CANVAS))[0]
-        else:
-            out[i, :, :, 0] = to_mnist(image)
+        with _numbered(i, len(images)):
+            if isinstance(image, np.ndarray) and image.shape in ((CANVAS, CANVAS), (CANVAS, CANVAS, 1)):
+                out[i] = _mnist_batch(image.reshape(1, CANVAS, CANVAS))[0]
+            else:
+                out[i, :, :, 0] = to_mnist(image)
     return out
+
+
+@contextmanager
+def _numbered(index, count):
+    """Say which image of a batch was bad (same exception type, so NoDigitError stays one)."""
+    try:
+        yield
+    except ImageInputError as error:
+        if count == 1:
+            raise
+        raise type(error)(f"Image {index}: {error}") from None
 
 
 _BORDER = np.zeros((CANVAS, CANVAS), bool)
@@ -486,5 +504,6 @@ def _mnist_batch(images):
         np.clip(out, 0.0, 1.0, out=out)
     light = out[:, _BORDER].mean(axis=1) > 0.5  # black-on-white or photos: not MNIST form
     for i in np.nonzero(light)[0]:
-        out[i] = to_mnist(out[i])
+        with _numbered(i, len(out)):
+            out[i] = to_mnist(out[i])
     return out[..., np.newaxis]
