@@ -1,0 +1,24 @@
+"""Each benchmark runs on a tiny setting and writes its JSON (the figures themselves are measured by
+running the scripts, not by tests)."""
+
+import json
+
+from benchmarks import inference
+from benchmarks import train as train_benchmark
+
+
+def test_train_benchmark_runs_and_compares_with_the_classic_recipe(tmp_path):
+    output = tmp_path / "train.json"
+    report = train_benchmark.main(["--tiny", "--recipes", "classic,fast:2", "--output", str(output)])
+    assert json.loads(output.read_text())["rows"] == report["rows"]
+    rows = {r["recipe"]: r for r in report["rows"]}
+    assert rows["classic"]["accuracy_vs_reference_points"] == 0
+    assert rows["fast"]["seeds"] == 2 and rows["fast"]["accuracy_std"] >= 0
+    assert len(report["runs"]) == 3 and all(r["train_samples"] == 2000 for r in report["runs"])
+
+
+def test_inference_benchmark_runs(model_dir, tmp_path):
+    output = tmp_path / "inference.json"
+    assert inference.main(["--tiny", "--model-dir", str(model_dir), "--output", str(output)]) == 0
+    result = json.loads(output.read_text())
+    assert result["targets"] and all("met" in t for t in result["targets"].values())
