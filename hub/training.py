@@ -66,7 +66,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.elapsed.append(time.perf_counter() - self.start)
 
 
-def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="auto"):
+def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="auto", callbacks=()):
     """Build, compile and fit a model; return it with its history and per-epoch timings."""
     keras.utils.set_random_seed(seed)
     model = build_model(recipe.architecture)
@@ -81,6 +81,7 @@ def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="au
     timer = EpochTimer()
     callbacks = [
         timer,
+        *callbacks,
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy",
             patience=recipe.early_stopping_patience,
