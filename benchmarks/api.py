@@ -1,0 +1,298 @@
+"""API benchmark: the Space's `/predict` over Gradio's HTTP API and through gradio_client, next to a do-nothing app.
+
+Why: the Space must feel instant, and the fair yardstick is what Gradio itself costs on this machine. Both apps
+(space/app.py and benchmarks/noop_app.py, same components and queue settings) are started as subprocesses in the
+same run and measured alternately with the same image. Over HTTP each call is what curl and JavaScript users do:
+POST /gradio_api/upload, POST /gradio_api/call/predict, then read the SSE result stream.
+Targets (issue 7): start-up to first answer <= 20 s; one client median <= 1.25x the no-op's; 8 concurrent
+clients: none dropped, throughput >= 80% of the no-op's. gradio_client figures are reported, not targeted.
+
+    python benchmarks/api.py                        # model folder outputs/mnist-cnn
+    python benchmarks/api.py --model-dir DIR --tiny  # quick check
+
+Prints a table and writes benchmarks/results/api.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "api.json"
+IMAGE = ROOT / "space" / "examples" / "7_drawing.png"  # a 280x280 sketch, what the Draw tab sends
+TARGET_STARTUP_S = 20.0
+TARGET_LATENCY_RATIO = 1.25
+TARGET_THROUGHPUT_RATIO = 0.80
+CLIENTS = 8
+SETTINGS = {  # calls: one client (HTTP), per client with 8 clients (HTTP), one client / per client (gradio_client)
+    "full": {"http_1": 60, "http_8": 20, "client_1": 20, "client_8": 5, "rounds": 2},
+    "tiny": {"http_1": 6, "http_8": 2, "client_1": 3, "client_8": 1, "rounds": 1},
+}
+
+
+class CallError(RuntimeError):
+    """A /predict call that did not complete with an answer."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One app in a subprocess on a free port; start-up is timed to its first /predict answer."""
+
+    def __init__(self, name: str, script: Path, env: dict, timeout: float = 180.0):
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"api-bench-{name}-", suffix=".log", delete=False)
+        env = {**os.environ, **env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port),
+               "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        start = time.perf_counter()
+        self.process = subprocess.Popen([sys.executable, str(script)], env=env, cwd=ROOT, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        with httpx.Client(timeout=30) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {self.process.returncode}:\n{self.tail()}")
+                if time.perf_counter() - start > timeout:
+                    self.stop()
+                    raise RuntimeError(f"{name} gave no answer within {timeout:.0f} s:\n{self.tail()}")
+                try:
+                    http_predict(client, self.url, IMAGE.read_bytes())
+                    break
+                except (httpx.TransportError, CallError):
+                    time.sleep(0.1)
+        self.startup_s = time.perf_counter() - start
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+def http_predict(client: httpx.Client, url: str, data: bytes) -> dict:
+    """Upload, call, read the SSE stream: the three requests a curl user makes. Returns the gr.Label value."""
+    response = client.post(f"{url}/gradio_api/upload", files={"files": ("digit.png", data, "image/png")})
+    response.raise_for_status()
+    path = response.json()[0]
+    response = client.post(f"{url}/gradio_api/call/predict",
+                           json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})
+    if response.status_code != 200:
+        raise CallError(f"call returned {response.status_code}: {response.text[:200]}")
+    event_id = response.json()["event_id"]
+    event = None
+    with client.stream("GET", f"{url}/gradio_api/call/predict/{event_id}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = line.split(":", 1)[1].strip()
+                if event == "error":
+                    raise CallError(f"error event: {payload[:200]}")
+                return json.loads(payload)[0]
+    raise CallError(f"stream ended without a result (last event {event!r})")
+
+
+def run_clients(call, clients: int, calls_each: int) -> dict:
+    """`clients` threads, each with its own connection, each making `calls_each` calls as fast as answered."""
+    def one_client(_):
+        latencies, errors = [], []
+        with call() as do:
+            for _ in range(calls_each):
+                start = time.perf_counter()
+                try:
+                    do()
+                    latencies.append(time.perf_counter() - start)
+                except Exception as e:  # counted as dropped, reported below
+                    errors.append(f"{type(e).__name__}: {e}"[:200])
+        return latencies, errors
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one_client, range(clients)))
+    wall = time.perf_counter() - start
+    latencies = np.array([x for lat, _ in results for x in lat]) * 1000
+    errors = [e for _, errs in results for e in errs]
+    return {"clients": clients, "calls": clients * calls_each, "answered": int(len(latencies)),
+            "dropped": len(errors), "errors": errors[:5], "wall_s": wall,
+            "throughput_per_s": len(latencies) / wall if wall else 0.0,
+            "median_ms": float(np.median(latencies)) if len(latencies) else None,
+            "p95_ms": float(np.percentile(latencies, 95)) if len(latencies) else None}
+
+
+class HttpCaller:
+    def __init__(self, url: str, data: bytes):
+        self.url, self.data = url, data
+
+    def __enter__(self):
+        self.client = httpx.Client(timeout=60)
+        return lambda: http_predict(self.client, self.url, self.data)
+
+    def __exit__(self, *exc):
+        self.client.close()
+
+
+class GradioClientCaller:
+    def __init__(self, url: str, path: Path):
+        self.url, self.path = url, path
+
+    def __enter__(self):
+        from gradio_client import Client, handle_file
+
+        client = Client(self.url, verbose=False)
+        return lambda: client.predict(handle_file(str(self.path)), api_name="/predict")
+
+    def __exit__(self, *exc):
+        pass
+
+
+def merge(runs: list[dict]) -> dict:
+    """Several rounds of the same measurement: medians of medians, summed counts, overall throughput."""
+    merged = {"clients": runs[0]["clients"], "calls": sum(r["calls"] for r in runs),
+              "answered": sum(r["answered"] for r in runs), "dropped": sum(r["dropped"] for r in runs),
+              "errors": [e for r in runs for e in r["errors"]][:5], "wall_s": sum(r["wall_s"] for r in runs)}
+    merged["throughput_per_s"] = merged["answered"] / merged["wall_s"] if merged["wall_s"] else 0.0
+    medians = [r["median_ms"] for r in runs if r["median_ms"] is not None]
+    merged["median_ms"] = float(np.median(medians)) if medians else None
+    p95s = [r["p95_ms"] for r in runs if r["p95_ms"] is not None]
+    merged["p95_ms"] = float(np.median(p95s)) if p95s else None
+    return merged
+
+
+def run(model_dir: Path, tiny: bool) -> dict:
+    settings = SETTINGS["tiny" if tiny else "full"]
+    data = IMAGE.read_bytes()
+    servers = {}
+    try:
+        # Start one at a time so each start-up has the machine to itself; the no-op first (it warms the disk cache
+        # for gradio's own imports the same way for both).
+        servers["noop"] = Server("noop", ROOT / "benchmarks" / "noop_app.py", {})
+        servers["app"] = Server("app", ROOT / "space" / "app.py", {"MODEL_ID": str(model_dir)})
+        measured = {name: {"http_1": [], "http_8": [], "client_1": [], "client_8": []} for name in servers}
+        for _ in range(settings["rounds"]):  # alternate app and no-op so drifting machine load hits both alike
+            for name, server in servers.items():
+                run_clients(lambda: HttpCaller(server.url, data), 1, 2)  # warm-up
+                measured[name]["http_1"].append(run_clients(lambda: HttpCaller(server.url, data), 1,
+                                                             settings["http_1"]))
+                measured[name]["http_8"].append(run_clients(lambda: HttpCaller(server.url, data), CLIENTS,
+                                                             settings["http_8"]))
+                measured[name]["client_1"].append(run_clients(lambda: GradioClientCaller(server.url, IMAGE), 1,
+                                                               settings["client_1"]))
+                measured[name]["client_8"].append(run_clients(lambda: GradioClientCaller(server.url, IMAGE),
+                                                               CLIENTS, settings["client_8"]))
+        with httpx.Client(timeout=30) as client:
+            answer = http_predict(client, servers["app"].url, data)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    results = {name: {key: merge(runs) for key, runs in parts.items()} for name, parts in measured.items()}
+    for name, server in servers.items():
+        results[name]["startup_s"] = server.startup_s
+    app, noop = results["app"], results["noop"]
+    ratios = {
+        "http_1_latency": app["http_1"]["median_ms"] / noop["http_1"]["median_ms"],
+        "http_8_throughput": app["http_8"]["throughput_per_s"] / noop["http_8"]["throughput_per_s"],
+        "client_1_latency": app["client_1"]["median_ms"] / noop["client_1"]["median_ms"],
+        "client_8_throughput": app["client_8"]["throughput_per_s"] / noop["client_8"]["throughput_per_s"],
+    }
+    dropped = sum(part["dropped"] for r in (app, noop) for key, part in r.items() if isinstance(part, dict))
+    targets = {
+        "startup_s": {"target": TARGET_STARTUP_S, "value": app["startup_s"], "met": app["startup_s"] <= TARGET_STARTUP_S},
+        "http_1_latency_ratio": {"target": TARGET_LATENCY_RATIO, "value": ratios["http_1_latency"],
+                                 "met": ratios["http_1_latency"] <= TARGET_LATENCY_RATIO},
+        "http_8_throughput_ratio": {"target": TARGET_THROUGHPUT_RATIO, "value": ratios["http_8_throughput"],
+                                    "met": ratios["http_8_throughput"] >= TARGET_THROUGHPUT_RATIO},
+        "dropped": {"target": 0, "value": dropped, "met": dropped == 0},
+    }
+    return {"benchmark": "api", "tiny": tiny, "model_dir": str(model_dir), "image": IMAGE.name,
+            "sample_answer": answer["label"], "settings": settings, "app": app, "noop": noop, "ratios": ratios,
+            "targets": targets, "all_targets_met": all(t["met"] for t in targets.values()),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                        "load_avg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
+            "software": _versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("gradio", "gradio_client", "tensorflow", "keras"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def print_table(results: dict) -> None:
+    app, noop, ratios = results["app"], results["noop"], results["ratios"]
+    fmt = lambda v, unit: "-" if v is None else f"{v:.1f} {unit}"  # noqa: E731
+    rows = [
+        ("start-up to first answer", fmt(app["startup_s"], "s"), fmt(noop["startup_s"], "s"),
+         f"{app['startup_s'] / noop['startup_s']:.2f}x", f"<= {TARGET_STARTUP_S:.0f} s"),
+        ("HTTP, 1 client, median", fmt(app["http_1"]["median_ms"], "ms"), fmt(noop["http_1"]["median_ms"], "ms"),
+         f"{ratios['http_1_latency']:.2f}x", f"<= {TARGET_LATENCY_RATIO}x"),
+        ("HTTP, 1 client, p95", fmt(app["http_1"]["p95_ms"], "ms"), fmt(noop["http_1"]["p95_ms"], "ms"), "", ""),
+        ("HTTP, 8 clients, throughput", fmt(app["http_8"]["throughput_per_s"], "/s"),
+         fmt(noop["http_8"]["throughput_per_s"], "/s"), f"{ratios['http_8_throughput']:.0%}",
+         f">= {TARGET_THROUGHPUT_RATIO:.0%}"),
+        ("HTTP, 8 clients, median", fmt(app["http_8"]["median_ms"], "ms"), fmt(noop["http_8"]["median_ms"], "ms"),
+         "", ""),
+        ("gradio_client, 1 client, median", fmt(app["client_1"]["median_ms"], "ms"),
+         fmt(noop["client_1"]["median_ms"], "ms"), f"{ratios['client_1_latency']:.2f}x", "(reported)"),
+        ("gradio_client, 8 clients, throughput", fmt(app["client_8"]["throughput_per_s"], "/s"),
+         fmt(noop["client_8"]["throughput_per_s"], "/s"), f"{ratios['client_8_throughput']:.0%}", "(reported)"),
+        ("dropped calls (all runs)", str(results["targets"]["dropped"]["value"]), "", "", "0"),
+    ]
+    header = ("", "app", "no-op", "ratio", "target")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    verdict = "all targets met" if results["all_targets_met"] else "targets NOT met: " + ", ".join(
+        k for k, t in results["targets"].items() if not t["met"])
+    print(f"\n{verdict}  ({results['machine']['cpus']} CPUs, load {results['machine']['load_avg_at_end']})")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "outputs" / "mnist-cnn")
+    parser.add_argument("--tiny", action="store_true", help="quick check: a few calls per measurement")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if not (args.model_dir / "classifier.json").is_file():
+        print(f"error: no model folder at {args.model_dir}; train one (python train.py) or pass --model-dir.",
+              file=sys.stderr)
+        return 1
+    results = run(args.model_dir.resolve(), args.tiny)
+    print_table(results)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

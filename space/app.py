@@ -1,0 +1,278 @@
+"""The Gradio Space: draw or upload a digit, get the model's answer; `/predict` for programmatic clients.
+
+Run locally with `python space/app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured). The model comes
+from MODEL_ID (a Hub repo id, with optional MODEL_REVISION, or a local folder); without it, from the folder
+train.py writes (outputs/mnist-cnn), else from the repo named first under `models:` in this folder's README.md
+front matter (the Space deploy rewrites that list). Loading and preprocessing are the `hub` package's, so the app,
+the API and the benchmarks see digits exactly the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+SPACE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = SPACE_DIR.parent
+# On the Space, hub/ sits next to app.py; in the repo it is one level up.
+if not (SPACE_DIR / "hub").is_dir() and str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from hub import preprocess  # noqa: E402
+
+log = logging.getLogger("mnist-space")
+
+DEFAULT_FOLDER = REPO_ROOT / "outputs" / "mnist-cnn"
+EXAMPLES_DIR = SPACE_DIR / "examples"
+CANVAS = 280  # sketch canvas side in px: 10x MNIST, shown at about 100% so strokes land where the pointer is
+BRUSH_RADIUS = 11  # px on that canvas: after scaling to MNIST's 20 px box, close to MNIST's pen width
+SEEN_SCALE = 8  # the 28x28 "what the model sees" image, enlarged without smoothing
+DRAW_HINT = "✏️ Draw a digit"
+UPLOAD_HINT = "Upload, paste or photograph a digit"
+MAX_FILE_SIZE = "25mb"
+CONCURRENCY = 8  # users/API clients served at once (CPU-light per call; the queue holds the rest)
+
+
+# --------------------------------------------------------------------------- which model
+
+
+def published_model_id(readme: Path = SPACE_DIR / "README.md") -> str | None:
+    """First entry of `models:` in the Space README front matter (set by `python -m hub.space_deploy`)."""
+    from huggingface_hub import SpaceCard
+
+    if not readme.is_file():
+        return None
+    models = SpaceCard.load(readme).data.get("models") or []
+    return str(models[0]) if models else None
+
+
+def model_source(env=os.environ) -> tuple[str, str | None, str]:
+    """(repo id or folder, revision, where that choice came from)."""
+    if env.get("MODEL_ID"):
+        return env["MODEL_ID"], env.get("MODEL_REVISION") or None, "MODEL_ID"
+    if (DEFAULT_FOLDER / "classifier.json").is_file():
+        return str(DEFAULT_FOLDER), None, "the folder train.py writes"
+    published = published_model_id()
+    if published:
+        return published, env.get("MODEL_REVISION") or None, "models: in space/README.md"
+    return str(DEFAULT_FOLDER), None, "default"
+
+
+def load_classifier(env=os.environ):
+    """Load the model once at start-up; exit with what to run when there is none."""
+    from hub.classifier import MnistClassifier
+
+    source, revision, why = model_source(env)
+    try:
+        return MnistClassifier.from_pretrained(source, revision=revision)
+    except Exception as e:  # ModelLoadError and friends carry a message for humans
+        raise SystemExit(
+            f"No model could be loaded from {source!r} ({why}): {e}\n\n"
+            "To get one, train it:    python train.py            (writes outputs/mnist-cnn, which the app uses)\n"
+            "or point the app at one: MODEL_ID=user/mnist-cnn python space/app.py  (a Hub repo id or a folder)"
+        ) from e
+
+
+def model_card_url(clf) -> str | None:
+    from huggingface_hub import constants
+
+    source = clf.source or ""
+    if source and not Path(source).exists():
+        return f"{constants.ENDPOINT}/{source}"
+    return None
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+class Predictor:
+    """Turns what the UI and the API receive into gr.Label values; one model call per request."""
+
+    def __init__(self, clf):
+        self.clf = clf
+
+    def probabilities(self, source) -> tuple[dict[str, float], np.ndarray]:
+        """{digit: probability} and the 28x28 input, for anything hub.preprocess.load_image accepts.
+
+        to_mnist opens files itself (load_image's checks, plus a reduced decode of big photos), so pass it the path.
+        """
+        digit = preprocess.to_mnist(source)
+        proba = self.clf.predict_proba(digit[np.newaxis, :, :, np.newaxis])[0]
+        return {label: float(p) for label, p in zip(self.clf.labels, proba)}, digit
+
+    def api(self, image: dict | None) -> dict[str, float]:
+        """`/predict`: one image file -> probabilities of all 10 digits (a gr.Label value)."""
+        if not image or not image.get("path"):
+            raise _user_error("No image was sent: pass one image file, e.g. handle_file('digit.png').")
+        try:
+            return self.probabilities(image["path"])[0]
+        except preprocess.ImageInputError as e:  # includes NoDigitError
+            raise _user_error(str(e)) from e
+        except Exception as e:
+            raise _unexpected(e) from e
+
+    def ui(self, source, hint: str):
+        """(label value, what-the-model-sees image) for the Draw and Upload tabs."""
+        if source is None:
+            return hint, None
+        try:
+            probabilities, digit = self.probabilities(source)
+        except preprocess.NoDigitError:
+            return f"{hint} — no digit found", None
+        except preprocess.ImageInputError as e:
+            raise _user_error(str(e)) from e
+        except Exception as e:
+            raise _unexpected(e) from e
+        return probabilities, seen_image(digit)
+
+    def sketch(self, value: dict | None):
+        composite = value.get("composite") if value else None
+        return self.ui(composite, DRAW_HINT)
+
+    def upload(self, image: dict | None):
+        return self.ui(image.get("path") if image else None, UPLOAD_HINT)
+
+
+def _user_error(message: str) -> gr.Error:
+    """A problem with what was sent (not a bug): shown to the user, not logged with a traceback."""
+    return gr.Error(message, title="Can't read this image", print_exception=False)
+
+
+def _unexpected(e: Exception) -> gr.Error:
+    log.exception("unexpected error while predicting")
+    return gr.Error(f"This image could not be processed ({type(e).__name__}). Try a PNG or JPEG of one digit.")
+
+
+def seen_image(digit: np.ndarray) -> Image.Image:
+    """The model's 28x28 input (white on black), enlarged with nearest-neighbour so its pixels stay visible."""
+    pixels = (np.clip(digit, 0.0, 1.0) * 255).round().astype(np.uint8)
+    side = 28 * SEEN_SCALE
+    return Image.fromarray(pixels, mode="L").resize((side, side), Image.Resampling.NEAREST)
+
+
+def blank_canvas() -> dict:
+    """A white background for the sketchpad.
+
+    Why: with an empty value Gradio 6.31's Sketchpad starts in its "image" tool ("select the draw tool to
+    start") and ignores strokes; with a background it starts with the brush selected.
+    """
+    return {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
+
+
+# Gradio 6.31 drops the first "change" of a Sketchpad after page load (it takes it for the initial mount), so the
+# user's first stroke would get no prediction. Fire one harmless change as soon as the editor is ready. If a future
+# Gradio changes these internals this does nothing, and tests/test_browser.py (first stroke) says so.
+PRIME_SKETCHPAD_JS = """
+() => {
+  let tries = 0;
+  const timer = setInterval(() => {
+    const editor = window.editor;
+    const ready = editor && editor.event_callbacks && (editor.event_callbacks.get("change") || []).length > 0;
+    if (ready || ++tries > 150) {
+      clearInterval(timer);
+      if (ready) { try { editor.notify("change"); } catch (e) { console.warn("sketchpad priming failed", e); } }
+    }
+  }, 100);
+}
+"""
+
+CSS = """
+#seen img { image-rendering: pixelated; }
+#draw-hint p { margin: 0; }
+"""
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def example_paths(folder: Path = EXAMPLES_DIR) -> list[str]:
+    return sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if folder.is_dir() else []
+
+
+def description(clf) -> str:
+    metrics = clf.metrics or {}
+    accuracy = metrics.get("test_accuracy")
+    samples = metrics.get("test_samples", 10000)
+    figure = (f"**{accuracy:.2%} accuracy** on the {samples:,} MNIST test digits" if isinstance(accuracy, float)
+              else "test accuracy not recorded in the model folder (no metrics.json)")
+    params = f" ({metrics['params']:,} parameters)" if isinstance(metrics.get("params"), int) else ""
+    url = model_card_url(clf)
+    where = f"[{clf.source}]({url})" if url else f"local folder `{clf.source}` (its model card is README.md there)"
+    return (f"A small convolutional network{params} trained on MNIST: {figure}. Model: {where}.\n\n"
+            "Draw a digit, upload a photo of one, or click an example. The drawing is cropped, scaled and centred "
+            "like MNIST before the model sees it (right), so you can tell why an answer is wrong.")
+
+
+def build_demo(clf) -> gr.Blocks:
+    """The Blocks UI plus the public `/predict` endpoint; every UI event is hidden from the API page."""
+    predictor = Predictor(clf)
+    private = {"api_visibility": "private", "show_progress": "hidden"}
+    with gr.Blocks(title="MNIST digit recognizer") as demo:
+        gr.Markdown("# ✍️ MNIST digit recognizer")
+        gr.Markdown(description(clf))
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                with gr.Tabs() as tabs:
+                    with gr.Tab("Draw", id="draw"):
+                        gr.Markdown("**Draw one digit (0–9) in the white box** with your mouse or finger. "
+                                    "The answer updates each time you lift the pen.", elem_id="draw-hint")
+                        pad = gr.Sketchpad(
+                            value=blank_canvas(), canvas_size=(CANVAS, CANVAS), fixed_canvas=True, height=CANVAS + 100,
+                            image_mode="L", type="numpy", label="Your digit", show_label=False,
+                            brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
+                            eraser=gr.Eraser(default_size=BRUSH_RADIUS * 2), layers=False, transforms=(),
+                            buttons=[], elem_id="sketchpad",
+                        )
+                        clear = gr.Button("Clear", variant="secondary", elem_id="clear")
+                    with gr.Tab("Upload", id="upload"):
+                        upload = gr.Image(type="filepath", sources=["upload", "clipboard", "webcam"],
+                                          label="A photo or image of one digit", height=CANVAS + 60,
+                                          elem_id="upload")
+            with gr.Column(scale=2):  # beside the input on wide screens, right under it on phones
+                label = gr.Label(value=DRAW_HINT, num_top_classes=3, label="Prediction", elem_id="prediction")
+                seen = gr.Image(label="What the model sees (28×28)", type="pil", interactive=False,
+                                height=28 * SEEN_SCALE, buttons=[], elem_id="seen")
+        examples = example_paths()
+        if examples:  # clicking one puts it in the Upload tab (and shows that tab); upload.change predicts
+            gr.Examples(examples, inputs=upload, outputs=tabs, fn=lambda _: gr.Tabs(selected="upload"),
+                        run_on_click=True, cache_examples=False, examples_per_page=len(examples),
+                        label="Examples (click one)", api_visibility="private")
+
+        pad.change(predictor.sketch, pad, [label, seen], trigger_mode="always_last", **private)
+        pad.clear(lambda: (blank_canvas(), DRAW_HINT, None), None, [pad, label, seen], **private)
+        clear.click(lambda: (blank_canvas(), DRAW_HINT, None), None, [pad, label, seen], **private)
+        upload.change(predictor.upload, upload, [label, seen], preprocess=False, **private)
+        demo.load(None, None, None, js=PRIME_SKETCHPAD_JS, **private)
+
+        # The programmatic API: invisible components, so the UI keeps its own top-3 label.
+        api_image = gr.Image(type="filepath", label="image", visible=False)
+        api_label = gr.Label(label="probabilities", visible=False)
+        api_image.change(predictor.api, api_image, api_label, preprocess=False, api_name="predict",
+                         api_description="Classify one image of a handwritten digit (PNG, JPEG, ...; any size, "
+                                         "dark-on-light or light-on-dark). Returns the probabilities of all 10 digits.",
+                         concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """Queue and launch with the app's settings (used by main, the tests and the API benchmark)."""
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=None)
+    return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
+                       **kwargs)
+
+
+def main():
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    clf = load_classifier()
+    log.info("model loaded from %s", clf.source)
+    launch(build_demo(clf))
+
+
+if __name__ == "__main__":
+    main()

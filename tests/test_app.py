@@ -1,0 +1,214 @@
+"""The Space app (space/app.py) over its real HTTP API with gradio_client: answers, label format, concurrency,
+bad input, model selection. The app runs in this process on a free port against the shared `model_dir`
+(tests/conftest.py)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import io
+import json
+import os
+import socket
+import struct
+import zlib
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "space" / "examples").iterdir() if p.suffix in (".png", ".jpg"))
+
+
+def load_app_module():
+    """space/app.py as a module (space/ is not a package: it is the Space's root folder)."""
+    spec = importlib.util.spec_from_file_location("space_app", ROOT / "space" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_module():
+    return load_app_module()
+
+
+@pytest.fixture(scope="session")
+def clf(app_module, model_dir):
+    from hub.classifier import MnistClassifier
+
+    return MnistClassifier.from_pretrained(model_dir)
+
+
+@pytest.fixture(scope="session")
+def app_url(app_module, clf):
+    demo = app_module.build_demo(clf)
+    _, url, _ = app_module.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                  quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def predict(client, path):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), api_name="/predict")
+
+
+# --------------------------------------------------------------------------- answers and format
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_committed_examples_are_read_right(client, path):
+    assert predict(client, path)["label"] == path.name[0]
+
+
+def test_examples_cover_every_digit_in_several_styles():
+    assert len(EXAMPLES) >= 10
+    assert {p.name[0] for p in EXAMPLES} == set("0123456789")
+    styles = {p.stem.split("_", 1)[1] for p in EXAMPLES}
+    assert {"mnist", "drawing", "photo"} <= styles
+
+
+def test_label_format_has_all_ten_digits(client):
+    result = predict(client, EXAMPLES[0])
+    assert set(result) == {"label", "confidences"}
+    confidences = result["confidences"]
+    assert sorted(c["label"] for c in confidences) == [str(d) for d in range(10)]
+    values = [c["confidence"] for c in confidences]
+    assert values == sorted(values, reverse=True)
+    assert result["label"] == confidences[0]["label"]
+    assert sum(values) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_api_page_shows_only_predict(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/predict"]
+    parameters = endpoints["/predict"]["parameters"]
+    assert len(parameters) == 1 and parameters[0]["python_type"]["type"] == "filepath"
+
+
+def test_eight_concurrent_clients_are_all_served(app_url):
+    from gradio_client import Client, handle_file
+
+    paths = EXAMPLES[:8]
+
+    def one_client(path):
+        c = Client(app_url, verbose=False)
+        return [c.predict(handle_file(str(path)), api_name="/predict")["label"] for _ in range(3)]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one_client, paths))
+    assert results == [[p.name[0]] * 3 for p in paths]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def bomb_png(side: int = 30000) -> bytes:
+    """A valid 1-bit PNG of side x side pixels (~110 MB decoded) that compresses to a few hundred KB."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def digit_image(name="7_drawing.png") -> Image.Image:
+    return Image.open(ROOT / "space" / "examples" / name).convert("L")
+
+
+BAD_INPUTS = {
+    "not_an_image.png": lambda: b"this is a text file, not a picture\n" * 20,
+    "truncated.png": lambda: png_bytes(digit_image())[:300],
+    "empty.png": lambda: b"",
+    "one_by_fifty.png": lambda: png_bytes(Image.new("L", (1, 50), 0)),
+    "bomb.png": bomb_png,
+    "blank.png": lambda: png_bytes(Image.new("RGB", (200, 200), "white")),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, tmp_path, name):
+    from gradio_client.exceptions import AppError
+
+    path = tmp_path / name
+    path.write_bytes(BAD_INPUTS[name]())
+    with pytest.raises(AppError) as caught:
+        predict(client, path)
+    message = str(caught.value)
+    assert len(message) > 25 and "Traceback" not in message, message
+    assert predict(client, EXAMPLES[0])["label"] == EXAMPLES[0].name[0]  # still serving
+
+
+def test_sixteen_bit_png_is_read(client, tmp_path):
+    pixels = (np.asarray(digit_image("3_mnist.png"), np.uint16) * 257).astype(np.uint16)
+    path = tmp_path / "digit16.png"
+    Image.fromarray(pixels).save(path)
+    assert Image.open(path).mode.startswith("I")
+    assert predict(client, path)["label"] == "3"
+
+
+def test_animated_gif_uses_its_first_frame(client, tmp_path):
+    path = tmp_path / "animated.gif"
+    first, second = digit_image("7_drawing.png"), digit_image("1_drawing.png")
+    first.save(path, save_all=True, append_images=[second], duration=200, loop=0)
+    assert Image.open(path).n_frames == 2
+    assert predict(client, path)["label"] == "7"
+
+
+# --------------------------------------------------------------------------- which model, start-up messages
+
+
+def test_model_source_order(app_module, tmp_path, monkeypatch):
+    assert app_module.model_source({"MODEL_ID": "user/repo", "MODEL_REVISION": "v1"})[:2] == ("user/repo", "v1")
+    monkeypatch.setattr(app_module, "DEFAULT_FOLDER", tmp_path / "missing")
+    source, revision, why = app_module.model_source({})
+    assert source == app_module.published_model_id() and "README" in why
+    (tmp_path / "missing").mkdir()
+    (tmp_path / "missing" / "classifier.json").write_text("{}")
+    assert app_module.model_source({})[0] == str(tmp_path / "missing")
+
+
+def test_published_model_id_comes_from_readme_front_matter(app_module, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("---\ntitle: t\nsdk: gradio\nmodels:\n- someone/mnist-cnn\n- other/x\n---\n\ntext\n")
+    assert app_module.published_model_id(readme) == "someone/mnist-cnn"
+    assert "/" in app_module.published_model_id()
+
+
+def test_missing_model_says_what_to_run(app_module, tmp_path):
+    with pytest.raises(SystemExit) as caught:
+        app_module.load_classifier({"MODEL_ID": str(tmp_path / "nothing-here")})
+    assert "python train.py" in str(caught.value.code)
+
+
+def test_description_reads_accuracy_from_the_model_folder(app_module, clf):
+    accuracy = json.loads((clf.folder / "metrics.json").read_text())["test_accuracy"]
+    assert f"{accuracy:.2%}" in app_module.description(clf)

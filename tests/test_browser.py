@@ -1,0 +1,155 @@
+"""The Space in a real browser: headless Debian Chromium driven by Playwright draws digits with mouse strokes on the
+sketchpad and reads the answer from the page, as a newcomer would. Screenshots go to tests/artifacts/.
+
+Runs in CI (.ci/run installs the `chromium` package); skipped only on a machine without /usr/bin/chromium outside CI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_app import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+ANSWER_TIMEOUT_MS = 30_000  # a busy 2-core CI machine: blob upload + queue + model
+VIEWPORT = {"width": 1280, "height": 1100}  # the whole app; full_page screenshots resize the page, and the
+# sketchpad's software-WebGL canvas then re-renders for tens of seconds, so screenshots are of the viewport
+
+
+@pytest.fixture(scope="module")
+def app_url(model_dir, tmp_path_factory):
+    """`python space/app.py` as a user starts it. (In this process, behind Playwright's own event loop, the
+    sketchpad round trips took tens of seconds; a separate server answers in about one.)"""
+    port = free_port()
+    env = {**os.environ, "MODEL_ID": str(model_dir), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "space" / "app.py")], env=env, cwd=ROOT,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"space/app.py did not start (exit code {process.poll()}):\n"
+                            + log_path.read_text(errors="replace")[-3000:])
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(app_url)
+        yield page
+        browser.close()
+
+
+def canvas_box(page):
+    canvas = page.locator("#sketchpad canvas").first
+    canvas.wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+    return canvas.bounding_box()
+
+
+def stroke(page, points):
+    """One mouse stroke through points given as fractions of the sketchpad's drawing area."""
+    box = canvas_box(page)
+    xy = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(xy, xy[1:]):
+        page.mouse.move(x1, y1, steps=3)  # few events: under pytest each pointer move can cost ~0.2 s to render
+    page.mouse.up()
+
+
+def wait_for_answer(page, expected: str) -> str:
+    """Wait until the Prediction label shows `expected`; return what it shows."""
+    answer = page.locator("#prediction [data-testid='label-output-value']")
+    try:
+        page.wait_for_function(
+            "(expected) => document.querySelector(\"#prediction [data-testid='label-output-value']\")"
+            "?.textContent.trim() === expected", arg=expected, timeout=ANSWER_TIMEOUT_MS,
+            polling=250)  # not the default requestAnimationFrame polling: it starves the canvas export
+    except Exception:
+        pass  # report what the page shows instead
+    return answer.text_content().strip()
+
+
+def test_a_newcomer_can_draw_at_once(page):
+    """No tool to pick first: the brush is active and the very first stroke gets an answer."""
+    wait_for_answer(page, "✏️ Draw a digit")
+    page.wait_for_timeout(1500)  # let the editor settle, as a person would take a moment
+    stroke(page, [(0.5, 0.22), (0.5, 0.78)])  # "1": one vertical stroke
+    shown = wait_for_answer(page, "1")
+    page.screenshot(path=ARTIFACTS / "browser_draw_1.png")
+    assert shown == "1"
+    assert "select the draw tool" not in page.content()
+
+
+def test_clear_then_draw_another_digit(page):
+    page.locator("#clear").click()
+    assert wait_for_answer(page, "✏️ Draw a digit") == "✏️ Draw a digit"
+    ring = [(0.5 + 0.11 * math.sin(t / 12 * 2 * math.pi), 0.5 - 0.24 * math.cos(t / 12 * 2 * math.pi))
+            for t in range(14)]
+    stroke(page, ring)  # "0": one closed loop
+    shown = wait_for_answer(page, "0")
+    page.screenshot(path=ARTIFACTS / "browser_draw_0.png")
+    assert shown == "0"
+    seen = page.locator("#seen img")
+    assert seen.count() == 1 and seen.first.is_visible()  # "what the model sees" is filled in
+
+
+def test_the_editors_own_clear_keeps_the_brush(page):
+    page.get_by_label("Clear canvas").click()  # the sketchpad's trash icon
+    assert wait_for_answer(page, "✏️ Draw a digit") == "✏️ Draw a digit"
+    page.wait_for_timeout(1000)
+    stroke(page, [(0.5, 0.22), (0.5, 0.78)])
+    assert wait_for_answer(page, "1") == "1"
+
+
+def test_clicking_an_example_shows_its_prediction(page):
+    page.locator("button:has(img[src*='7_photo'])").first.click()
+    shown = wait_for_answer(page, "7")
+    upload_tab = page.get_by_role("tab", name="Upload")
+    page.wait_for_function("() => [...document.querySelectorAll('button[role=tab]')].some("
+                           "t => t.textContent.trim() === 'Upload' && t.getAttribute('aria-selected') === 'true')",
+                           timeout=ANSWER_TIMEOUT_MS, polling=250)
+    page.screenshot(path=ARTIFACTS / "browser_example_7.png")
+    assert shown == "7"
+    assert upload_tab.get_attribute("aria-selected") == "true"
+    assert page.locator("#upload img").first.is_visible()  # the Upload tab shows the photo
