@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     from hub import card, data, evaluate, hub_io, model_folder, plots
     from hub.model import RECIPES
     from hub.preprocess import mnist_to_input
-    from hub.training import train
+    from hub.training import precision_policy, train
 
     # Fail before training, not after, if the push could not succeed.
     if args.push_to_hub:
@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     # ------------------------------------------------------------------------- model and training
     print(f"\nRecipe '{recipe.name}': {recipe.description}")
     print(f"  {recipe.epochs} epochs, batch {recipe.batch_size}, Adam peak lr {recipe.learning_rate}, "
-          f"{recipe.schedule} schedule, augmentation {recipe.augment or 'none'}")
+          f"{recipe.schedule} schedule, augmentation {recipe.augment or 'none'}, "
+          f"{precision_policy(recipe.precision)} compute")
     train_started = time.perf_counter()
     model, history, epoch_seconds = train(
         recipe, mnist_to_input(x_train), y_train, mnist_to_input(x_val), y_val, seed=args.seed,
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
     # ------------------------------------------------------------------------- evaluation
     x_test = mnist_to_input(mnist.x_test)
     result = evaluate.evaluate(model, x_test, mnist.y_test)
-    best_epoch = int(np.argmax(history["val_accuracy"]))
+    best_epoch = int(np.argmin(history["val_loss"]))  # the epoch whose weights early stopping kept
     print(f"\nTest accuracy {result.metrics['test_accuracy']:.2%}, loss {result.metrics['test_loss']:.4f} "
           f"on {len(x_test):,} images")
     print(classification_report(result.labels, result.predictions, digits=4))
@@ -160,7 +161,8 @@ def main(argv=None) -> int:
         "params": int(model.count_params()),
         "model_bytes": model_folder.model_bytes(output_dir),
         "hyperparameters": {**recipe.as_dict(), "seed": args.seed, "optimizer": "Adam",
-                            "loss": "categorical_crossentropy"},
+                            "loss": "categorical_crossentropy",
+                            "dtype_policy": precision_policy(recipe.precision)},
         "preset": recipe.name,
         "seed": args.seed,
         "data_source": mnist.source,

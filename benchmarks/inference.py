@@ -32,9 +32,14 @@ TARGET_BATCH_IPS = 2000.0
 TARGET_BATCH_RATIO = 1.3
 
 
-def sketch(size: int = 800) -> Image.Image:
-    """A '7' drawn like the Space's sketchpad does: black strokes on a transparent RGBA canvas."""
-    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+def sketch(size: int = 800, background=(255, 255, 255, 255)) -> Image.Image:
+    """A '7' drawn like a sketchpad does: black strokes on an RGBA canvas.
+
+    The default, an opaque white canvas, is what Gradio 6.31's Sketchpad composite is (and what the
+    Space's Draw tab sends); `background=(0, 0, 0, 0)` gives a transparent canvas, as many HTML
+    canvases and PNG exports have.
+    """
+    image = Image.new("RGBA", (size, size), background)
     draw = ImageDraw.Draw(image)
     s = size / 800
     draw.line([(220 * s, 180 * s), (580 * s, 180 * s), (360 * s, 640 * s)], fill=(0, 0, 0, 255),
@@ -94,9 +99,10 @@ def run(model_dir: Path, tiny: bool) -> dict:
 
     image = sketch()
     array = np.asarray(image)
+    transparent = sketch(background=(0, 0, 0, 0))
     x1 = preprocess.to_model_batch([array])
     results: dict = {"single": {}, "batch": {}}
-    for name, source in (("numpy", array), ("PIL", image)):
+    for name, source in (("numpy", array), ("PIL", image), ("transparent", np.asarray(transparent))):
         results["single"][name] = {
             "MnistClassifier.predict": timings(lambda: clf.predict(source), single_repeats),
             "preprocess + model.predict": timings(
@@ -123,18 +129,22 @@ def run(model_dir: Path, tiny: bool) -> dict:
 
     single = results["single"]["numpy"]["MnistClassifier.predict"]["median_ms"]
     single_pil = results["single"]["PIL"]["MnistClassifier.predict"]["median_ms"]
+    single_transparent = results["single"]["transparent"]["MnistClassifier.predict"]["median_ms"]
     ours = results["batch"]["MnistClassifier.predict_proba"]
     bare = results["batch"]["bare model call"]
     ratio = ours["median_ms"] / bare["median_ms"]
     results["targets"] = {
         "single_median_ms<=5 (numpy)": {"value": single, "met": single <= TARGET_SINGLE_MS},
         "single_median_ms<=5 (PIL)": {"value": single_pil, "met": single_pil <= TARGET_SINGLE_MS},
+        "single_median_ms<=5 (transparent, numpy)": {"value": single_transparent,
+                                                     "met": single_transparent <= TARGET_SINGLE_MS},
         "batch_images_per_s>=2000": {"value": ours["images_per_s"], "met": ours["images_per_s"] >= TARGET_BATCH_IPS},
         "batch_time_ratio_vs_bare<=1.3": {"value": ratio, "met": ratio <= TARGET_BATCH_RATIO},
     }
     results["setup"] = {
         "model_dir": str(model_dir), "params": int(model.count_params()), "tiny": tiny,
-        "sketch": "800x800 RGBA", "batch_size": batch_size, "batch_data": data_name,
+        "sketch": "800x800 RGBA, black on opaque white (Gradio's Sketchpad composite); "
+                  "'transparent': the same strokes on a transparent canvas", "batch_size": batch_size, "batch_data": data_name,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version()},
         "software": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
@@ -144,15 +154,15 @@ def run(model_dir: Path, tiny: bool) -> dict:
 
 
 def print_table(results: dict) -> None:
-    print(f"\nSingle image ({results['setup']['sketch']} sketch), ms per image")
-    print(f"  {'input':6} {'method':32} {'median':>8} {'p95':>8} {'x ours':>7}")
-    for kind in ("numpy", "PIL"):
+    print(f"\nSingle image: {results['setup']['sketch']}; ms per image")
+    print(f"  {'input':11} {'method':32} {'median':>8} {'p95':>8} {'x ours':>7}")
+    for kind in ("numpy", "PIL", "transparent"):
         rows = results["single"][kind]
         ours = rows["MnistClassifier.predict"]["median_ms"]
         for name, t in rows.items():
-            print(f"  {kind:6} {name:32} {t['median_ms']:8.2f} {t['p95_ms']:8.2f} {t['median_ms'] / ours:7.2f}")
+            print(f"  {kind:11} {name:32} {t['median_ms']:8.2f} {t['p95_ms']:8.2f} {t['median_ms'] / ours:7.2f}")
     for name, t in results["single"]["parts"].items():
-        print(f"  {'':6} {name:32} {t['median_ms']:8.2f} {t['p95_ms']:8.2f}")
+        print(f"  {'':11} {name:32} {t['median_ms']:8.2f} {t['p95_ms']:8.2f}")
     n = results["setup"]["batch_size"]
     print(f"\nBatch of {n} 28x28 images ({results['setup']['batch_data']})")
     print(f"  {'method':39} {'ms':>9} {'img/s':>9} {'x bare':>7}")
@@ -161,7 +171,7 @@ def print_table(results: dict) -> None:
         print(f"  {name:39} {t['median_ms']:9.1f} {t['images_per_s']:9.0f} {t['median_ms'] / bare:7.2f}")
     print("\nTargets")
     for name, t in results["targets"].items():
-        print(f"  {name:34} {t['value']:10.2f}  {'met' if t['met'] else 'NOT MET'}")
+        print(f"  {name:42} {t['value']:10.2f}  {'met' if t['met'] else 'NOT MET'}")
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,7 @@ and XLA can compile the training step.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -66,9 +67,44 @@ class EpochTimer(keras.callbacks.Callback):
         self.elapsed.append(time.perf_counter() - self.start)
 
 
+def cpu_has_native_bfloat16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def precision_policy(precision: str) -> str:
+    """The Keras dtype policy for a recipe's precision setting.
+
+    Mixed bfloat16 trains about 20% faster where the CPU has bfloat16 instructions and is much
+    slower where it must emulate them, so "auto" decides by the CPU's flags. The weights stay
+    float32 either way.
+    """
+    if precision == "auto":
+        return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
+    if precision not in ("float32", "mixed_bfloat16"):
+        raise ValueError(f"precision must be auto, float32 or mixed_bfloat16, got {precision!r}")
+    return precision
+
+
 def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="auto", callbacks=()):
-    """Build, compile and fit a model; return it with its history and per-epoch timings."""
+    """Build, compile and fit a model; return it (float32) with its history and per-epoch timings."""
     keras.utils.set_random_seed(seed)
+    policy = precision_policy(recipe.precision)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model, history, elapsed = _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    if policy != "float32":  # ship and evaluate a plain float32 model with the trained weights
+        trained, model = model, build_model(recipe.architecture)
+        model.set_weights(trained.get_weights())
+    return model, history, elapsed
+
+
+def _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks):
     model = build_model(recipe.architecture)
     train_ds = make_dataset(x_train, y_train, recipe, seed, training=True)
     val_ds = make_dataset(x_val, y_val, recipe, seed, training=False)
@@ -82,8 +118,10 @@ def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="au
     callbacks = [
         timer,
         *callbacks,
+        # Validation loss, not accuracy: at the end of a one-cycle run several epochs tie on
+        # accuracy (5,000 images, steps of 0.02%) and the first of them would be restored.
         keras.callbacks.EarlyStopping(
-            monitor="val_accuracy",
+            monitor="val_loss",
             patience=recipe.early_stopping_patience,
             restore_best_weights=True,
             verbose=1,

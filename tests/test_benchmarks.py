@@ -22,3 +22,13 @@ def test_inference_benchmark_runs(model_dir, tmp_path):
     assert inference.main(["--tiny", "--model-dir", str(model_dir), "--output", str(output)]) == 0
     result = json.loads(output.read_text())
     assert result["targets"] and all("met" in t for t in result["targets"].values())
+
+
+def test_api_benchmark_runs_against_the_do_nothing_app(model_dir, tmp_path):
+    from benchmarks import api
+
+    output = tmp_path / "api.json"
+    assert api.main(["--tiny", "--model-dir", str(model_dir), "--output", str(output)]) == 0
+    result = json.loads(output.read_text())
+    assert set(result["targets"]) >= {"dropped"} and result["targets"]["dropped"]["value"] == 0
+    assert result["app"]["startup_s"] > 0 and result["noop"]["startup_s"] > 0
