@@ -267,8 +267,21 @@ def launch(demo: gr.Blocks, **kwargs):
                        **kwargs)
 
 
+def single_threaded_tensorflow():
+    """One thread per model call: a request is one 28x28 image, too small to split across cores, and
+    TensorFlow's idle pool threads would compete with the web server's for the CPU. Concurrent
+    requests still use every core, each in its own thread."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 def main():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Our own messages at INFO; other libraries' (httpx logs every request at INFO) only from WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    log.setLevel(logging.INFO)
+    single_threaded_tensorflow()
     clf = load_classifier()
     log.info("model loaded from %s", clf.source)
     launch(build_demo(clf))
