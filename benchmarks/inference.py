@@ -75,14 +75,9 @@ def mnist_batch(n: int) -> tuple[np.ndarray, str]:
 def tiny_model_folder() -> Path:
     """An untrained small CNN in a temp folder, for --tiny runs without a trained model."""
     from hub.model import build_model
+    from hub.model_folder import save_model
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-model-")) / "mnist-cnn"
-    build_model("small").save(str(folder), zipped=False)
-    (folder / "classifier.json").write_text(json.dumps({
-        "format": "mnist-digit-classifier", "format_version": 1, "labels": [str(i) for i in range(10)],
-        "input": {"shape": [28, 28, 1], "dtype": "float32", "range": [0.0, 1.0], "polarity": "white-on-black"},
-        "preprocessing": {"canvas": 28, "digit_box": 20, "centering": "center-of-mass"}}))
-    return folder
+    return save_model(build_model("small"), Path(tempfile.mkdtemp(prefix="bench-model-")) / "mnist-cnn")
 
 
 def run(model_dir: Path, tiny: bool) -> dict:

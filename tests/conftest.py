@@ -16,7 +16,7 @@ prepare_environment()
 
 import pytest  # noqa: E402
 
-from tests.hub_server import hub_model_dir, hub_server, hub_server_session  # noqa: E402,F401
+from tests.hub_server import hub_server, hub_server_session  # noqa: E402,F401
 
 # A few seconds of training: accurate enough (about 98%) for the app and round-trip tests to check real digits.
 QUICK_TRAIN_ARGS = ["--preset", "fast", "--max-train-samples", "15000", "--epochs", "2", "--seed", "1"]

@@ -9,10 +9,10 @@ from PIL import Image, ImageDraw
 
 
 @pytest.fixture(scope="module")
-def clf(hub_model_dir):
+def clf(model_dir):
     from hub.classifier import MnistClassifier
 
-    return MnistClassifier.from_pretrained(hub_model_dir)
+    return MnistClassifier.from_pretrained(model_dir)
 
 
 def _sketch(mode="RGBA", size=800):
@@ -72,16 +72,16 @@ def test_empty_canvas_raises_no_digit(clf):
         clf.predict(Image.new("RGBA", (400, 400), (0, 0, 0, 0)))
 
 
-def test_metadata_attributes(clf, hub_model_dir):
-    assert clf.config == json.loads((hub_model_dir / "classifier.json").read_text())
-    assert clf.metrics == json.loads((hub_model_dir / "metrics.json").read_text())
-    assert clf.folder == hub_model_dir
+def test_metadata_attributes(clf, model_dir):
+    assert clf.config == json.loads((model_dir / "classifier.json").read_text())
+    assert clf.metrics == json.loads((model_dir / "metrics.json").read_text())
+    assert clf.folder == model_dir
 
 
-def test_local_folder_errors(hub_model_dir, tmp_path):
+def test_local_folder_errors(model_dir, tmp_path):
     from hub.classifier import MnistClassifier, ModelLoadError, NotAnMnistClassifierError
 
-    folder = shutil.copytree(hub_model_dir, tmp_path / "model")
+    folder = shutil.copytree(model_dir, tmp_path / "model")
     (folder / "metrics.json").unlink()
     assert MnistClassifier.from_pretrained(folder).metrics is None
     (folder / "model.weights.h5").unlink()

@@ -34,17 +34,17 @@ LIVE = _real_env()
 @pytest.mark.live
 @pytest.mark.skipif(not (LIVE.get("HF_TOKEN") and LIVE.get("MNIST_TEST_REPO_ID")),
                     reason="live Hub test: set HF_TOKEN and MNIST_TEST_REPO_ID to run it")
-def test_live_push_and_load(hub_model_dir, tmp_path):
+def test_live_push_and_load(model_dir, tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np, keras
         from hub.hub_io import check_token, push_model_folder
         from hub.classifier import MnistClassifier
         repo = {LIVE["MNIST_TEST_REPO_ID"]!r}
         check_token(repo)
-        result = push_model_folder({str(hub_model_dir)!r}, repo, private=True, commit_message="Live test upload")
+        result = push_model_folder({str(model_dir)!r}, repo, private=True, commit_message="Live test upload")
         x = np.zeros((4, 28, 28), np.uint8)
         x[:, 4:24, 4:24] = np.random.default_rng(0).integers(0, 256, size=(4, 20, 20), dtype=np.uint8)
-        local = MnistClassifier.from_pretrained({str(hub_model_dir)!r})
+        local = MnistClassifier.from_pretrained({str(model_dir)!r})
         remote = MnistClassifier.from_pretrained(repo, revision=result.commit_sha, cache_dir={str(tmp_path)!r})
         np.testing.assert_allclose(remote.predict_proba(x), local.predict_proba(x), atol=1e-6)
         keras.saving.load_model("hf://" + repo)

@@ -14,19 +14,19 @@ SAMPLES[:, 4:24, 4:24] = np.random.default_rng(0).integers(0, 256, size=(16, 20,
 
 
 @pytest.fixture(scope="session")
-def pushed(hub_server_session, hub_model_dir):
-    """hub_model_dir pushed once to tester/mnist-cnn (shared by the read-only tests below)."""
+def pushed(hub_server_session, model_dir):
+    """model_dir pushed once to tester/mnist-cnn (shared by the read-only tests below)."""
     from hub.hub_io import push_model_folder
 
-    result = push_model_folder(hub_model_dir, "tester/mnist-cnn", token=WRITE_TOKEN, commit_message="First upload")
+    result = push_model_folder(model_dir, "tester/mnist-cnn", token=WRITE_TOKEN, commit_message="First upload")
     return result
 
 
 @pytest.fixture
-def local_clf(hub_model_dir):
+def local_clf(model_dir):
     from hub.classifier import MnistClassifier
 
-    return MnistClassifier.from_pretrained(hub_model_dir)
+    return MnistClassifier.from_pretrained(model_dir)
 
 
 def _snapshot(folder: Path) -> dict:
@@ -38,7 +38,7 @@ def _copy_folder(src, dst):
     return dst
 
 
-def test_push_creates_one_commit_with_the_folder(hub_server, pushed, hub_model_dir):
+def test_push_creates_one_commit_with_the_folder(hub_server, pushed, model_dir):
     from huggingface_hub import HfApi
 
     api = HfApi()
@@ -46,7 +46,7 @@ def test_push_creates_one_commit_with_the_folder(hub_server, pushed, hub_model_d
     assert [c.title for c in commits][-2:] == ["First upload", "initial commit"]
     assert commits[-2].commit_id == pushed.commit_sha
     files = set(api.list_repo_files("tester/mnist-cnn", revision=pushed.commit_sha))
-    local = {p.relative_to(hub_model_dir).as_posix() for p in Path(hub_model_dir).rglob("*") if p.is_file()}
+    local = {p.relative_to(model_dir).as_posix() for p in Path(model_dir).rglob("*") if p.is_file()}
     assert local <= files
     assert {"config.json", "metadata.json", "model.weights.h5", "classifier.json", "README.md"} <= files
 
@@ -75,11 +75,11 @@ def test_keras_hf_uri_loads_the_same_model(hub_server, pushed, local_clf):
     np.testing.assert_allclose(np.asarray(model(x)), local_clf.predict_proba(x), atol=1e-6)
 
 
-def test_push_twice_then_load_first_commit_by_sha(hub_server, hub_model_dir, tmp_path):
+def test_push_twice_then_load_first_commit_by_sha(hub_server, model_dir, tmp_path):
     from hub.classifier import MnistClassifier
     from hub.hub_io import push_model_folder
 
-    folder = _copy_folder(hub_model_dir, tmp_path / "model")
+    folder = _copy_folder(model_dir, tmp_path / "model")
     first = push_model_folder(folder, "tester/twice", commit_message="v1")
     metrics = json.loads((folder / "metrics.json").read_text())
     metrics["note"] = "second run"
@@ -93,13 +93,13 @@ def test_push_twice_then_load_first_commit_by_sha(hub_server, hub_model_dir, tmp
     assert new.commit_hash == second.commit_sha and new.metrics["note"] == "second run"
 
 
-def test_push_to_branch_and_load_by_branch_and_tag(hub_server, hub_model_dir, tmp_path):
+def test_push_to_branch_and_load_by_branch_and_tag(hub_server, model_dir, tmp_path):
     from huggingface_hub import HfApi
 
     from hub.classifier import MnistClassifier
     from hub.hub_io import push_model_folder
 
-    result = push_model_folder(hub_model_dir, "tester/branched", revision="experiment")
+    result = push_model_folder(model_dir, "tester/branched", revision="experiment")
     api = HfApi()
     refs = api.list_repo_refs("tester/branched")
     assert {b.name: b.target_commit for b in refs.branches}["experiment"] == result.commit_sha
@@ -195,11 +195,11 @@ def test_unknown_revision(hub_server, pushed, tmp_path):
         MnistClassifier.from_pretrained("tester/mnist-cnn", revision="no-such-branch", cache_dir=tmp_path)
 
 
-def test_private_repo_needs_a_token(hub_server, hub_model_dir, tmp_path, monkeypatch):
+def test_private_repo_needs_a_token(hub_server, model_dir, tmp_path, monkeypatch):
     from hub.classifier import MnistClassifier, ModelLoadError
     from hub.hub_io import push_model_folder
 
-    push_model_folder(hub_model_dir, "tester/secret", private=True)
+    push_model_folder(model_dir, "tester/secret", private=True)
     assert hub_server.state.repo("tester/secret").private
     monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(ModelLoadError, match=r"was not found .*If the repo is private, pass a token"):
@@ -210,11 +210,11 @@ def test_private_repo_needs_a_token(hub_server, hub_model_dir, tmp_path, monkeyp
     assert clf.config["labels"][0] == "0"
 
 
-def test_gated_repo_without_access(hub_server, hub_model_dir, tmp_path, monkeypatch):
+def test_gated_repo_without_access(hub_server, model_dir, tmp_path, monkeypatch):
     from hub.classifier import MnistClassifier, ModelLoadError
     from hub.hub_io import push_model_folder
 
-    push_model_folder(hub_model_dir, "tester/gated")
+    push_model_folder(model_dir, "tester/gated")
     hub_server.state.set_gated("tester/gated", "manual")
     monkeypatch.delenv("HF_TOKEN")
     for token in (None, OTHER_TOKEN):
@@ -245,14 +245,14 @@ def test_repo_that_is_not_ours(hub_server, tmp_path):
         MnistClassifier.from_pretrained("tester/some-other-model", cache_dir=tmp_path)
 
 
-def test_repo_with_missing_model_files(hub_server, hub_model_dir, tmp_path):
+def test_repo_with_missing_model_files(hub_server, model_dir, tmp_path):
     from huggingface_hub import HfApi
 
     from hub.classifier import MnistClassifier, ModelLoadError
 
     api = HfApi()
     api.create_repo("tester/half-uploaded")
-    api.upload_file(path_or_fileobj=str(Path(hub_model_dir) / "classifier.json"), path_in_repo="classifier.json",
+    api.upload_file(path_or_fileobj=str(Path(model_dir) / "classifier.json"), path_in_repo="classifier.json",
                     repo_id="tester/half-uploaded")
     with pytest.raises(ModelLoadError, match=r"missing config.json, metadata.json, model.weights.h5"):
         MnistClassifier.from_pretrained("tester/half-uploaded", cache_dir=tmp_path)
@@ -294,11 +294,11 @@ def test_no_network_but_cached_loads_from_cache(hub_server, pushed, tmp_path, mo
 # ----------------------------------------------------------------------------- push errors
 
 
-def test_push_to_stopped_server_keeps_folder_and_prints_retry(hub_server, hub_model_dir, dead_endpoint, tmp_path,
+def test_push_to_stopped_server_keeps_folder_and_prints_retry(hub_server, model_dir, dead_endpoint, tmp_path,
                                                               capsys):
     from hub import push
 
-    folder = _copy_folder(hub_model_dir, tmp_path / "model")
+    folder = _copy_folder(model_dir, tmp_path / "model")
     before = _snapshot(folder)
     code = push.main([str(folder), "tester/mnist-cnn", "--private", "--revision", "dev", "--message", "retry me"])
     err = capsys.readouterr().err
@@ -316,10 +316,10 @@ def test_push_to_stopped_server_keeps_folder_and_prints_retry(hub_server, hub_mo
     assert _snapshot(folder) == before
 
 
-def test_push_error_messages(hub_server, hub_model_dir, tmp_path, monkeypatch):
+def test_push_error_messages(hub_server, model_dir, tmp_path, monkeypatch):
     from hub.hub_io import PushError, push_model_folder
 
-    folder = _copy_folder(hub_model_dir, tmp_path / "model")
+    folder = _copy_folder(model_dir, tmp_path / "model")
     before = _snapshot(folder)
     cases = [
         (dict(token="hf_not_a_real_token"), "tester/x1", r"rejected the token \(401"),
@@ -379,14 +379,14 @@ def test_check_token_without_server(hub_server, dead_endpoint):
         check_token()
 
 
-def test_push_cli_success(hub_server, hub_model_dir, capsys, tmp_path):
+def test_push_cli_success(hub_server, model_dir, capsys, tmp_path):
     import shutil
 
     from huggingface_hub import ModelCard
 
     from hub import push
 
-    folder = shutil.copytree(hub_model_dir, tmp_path / "model")
+    folder = shutil.copytree(model_dir, tmp_path / "model")
     assert push.main([str(folder), "tester/cli-model", "--space-id", "tester/digits"]) == 0
     out = capsys.readouterr().out
     assert "Pushed to" in out and "tester/cli-model" in out
