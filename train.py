@@ -108,8 +108,13 @@ def main(argv=None) -> int:
     except data.DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    (x_train, y_train), (x_val, y_val) = data.split_validation(
-        mnist.x_train, mnist.y_train, recipe.validation_size, args.seed)
+    try:
+        (x_train, y_train), (x_val, y_val) = data.split_validation(
+            mnist.x_train, mnist.y_train, recipe.validation_size, args.seed)
+    except ValueError as err:
+        print(f"error: --validation-size: {err} (the training set has {len(mnist.x_train):,} images)",
+              file=sys.stderr)
+        return 2
     if args.max_train_samples and args.max_train_samples < len(x_train):
         x_train, y_train = x_train[: args.max_train_samples], y_train[: args.max_train_samples]
     print(f"MNIST from {mnist.source}: {len(x_train):,} training, {len(x_val):,} validation "

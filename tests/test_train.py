@@ -46,6 +46,11 @@ def test_missing_data_dir_files_give_a_clear_error(tmp_path, capsys):
     assert "SHA256SUMS.uncompressed is missing" in capsys.readouterr().err
 
 
+def test_validation_set_larger_than_the_training_set(tmp_path, capsys):
+    assert train.main(["--validation-size", "60000", "--output-dir", str(tmp_path / "out")]) == 2
+    assert "--validation-size: validation size must be between 1 and 59999" in capsys.readouterr().err
+
+
 def test_model_folder_is_complete(model_dir):
     for name in (*model_folder.KERAS_FILES, model_folder.CLASSIFIER_FILE, model_folder.METRICS_FILE,
                  model_folder.CARD_FILE):
