@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-REQUIRED_FILES = ("config.json", "metadata.json", "model.weights.h5", "classifier.json")
+from hub.model_folder import REQUIRED_FILES
 
 
 class HubError(RuntimeError):
