@@ -3,14 +3,18 @@
 Why a class of our own: the Hub repo holds a plain Keras model (loadable with `keras.saving.load_model("hf://...")`)
 plus `classifier.json`, which says how inputs must be prepared. This class downloads both through
 `huggingface_hub.snapshot_download` (so caching, revisions, tokens and offline mode are the library's), applies the
-project's preprocessing (`hub.preprocess`) and runs the model through one traced `tf.function` instead of
-`model.predict`, whose fixed per-call overhead (~100 ms) would dominate single-image latency.
+project's preprocessing (`hub.preprocess`) and runs the model fast: `model.predict` has ~100 ms of fixed overhead
+per call and a traced `tf.function` still ~1 ms, which would dominate single-image latency; the same network
+converted at load time to LiteRT (TensorFlow Lite) answers one image in ~0.2 ms (see `_fast_call`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +28,9 @@ FORMAT_VERSION = CLASSIFIER_CONFIG["format_version"]
 # What from_pretrained downloads: the model and what describes it, not the card's plots.
 DOWNLOAD_PATTERNS = [*KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, CARD_FILE]
 CHUNK = 1024  # images per model call for big batches (bounded memory, full speed)
+SMALL_BATCH = 16  # up to this many images per call, one CPU thread (a web request); more: every core
+
+log = logging.getLogger(__name__)
 
 
 class ModelLoadError(OSError):
@@ -53,8 +60,8 @@ class MnistClassifier:
         self.source = source
         self.commit_hash = commit_hash
         self.labels = [str(label) for label in config["labels"]]
-        self._infer = _compiled_call(model)
-        self._infer(np.zeros((1, 28, 28, 1), np.float32))  # trace now, not on the first user request
+        self.runtime = _fast_call(model)  # LiteRTModel, or a traced tf.function without ai_edge_litert
+        self.runtime(np.zeros((1, 28, 28, 1), np.float32))  # trace now, not on the first user request
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -117,8 +124,8 @@ class MnistClassifier:
         """Class probabilities, float32 (N, 10), for one image or many (paths, PIL images, arrays, ...)."""
         batch = self._batch(images)[0]
         if len(batch) <= CHUNK:
-            return self._infer(batch)
-        return np.concatenate([self._infer(batch[i:i + CHUNK]) for i in range(0, len(batch), CHUNK)])
+            return self.runtime(batch)
+        return np.concatenate([self.runtime(batch[i:i + CHUNK]) for i in range(0, len(batch), CHUNK)])
 
     def predict(self, images):
         """One image -> Prediction; a list / batch array of images -> list[Prediction]."""
@@ -155,6 +162,72 @@ class MnistClassifier:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _fast_call(model):
+    """model(x) as a function numpy -> numpy: LiteRT when it is installed and converts the model, else tf.function.
+
+    Why LiteRT: for this small network most of a TensorFlow call is fixed per-call cost (Python, op dispatch);
+    the converted flatbuffer holds the same float32 weights and math (outputs agree to ~1e-7, tested) and runs in
+    a fraction of the time, releasing the GIL while it computes, so a web server's threads keep serving.
+    """
+    try:
+        return LiteRTModel.from_keras(model)
+    except Exception as e:  # no ai_edge_litert, another Keras backend, a layer LiteRT cannot convert
+        log.warning("LiteRT not used (%s: %s); running the model through TensorFlow (slower per call)",
+                    type(e).__name__, e)
+        return _compiled_call(model)
+
+
+class LiteRTModel:
+    """The network as a LiteRT flatbuffer: numpy (N, 28, 28, 1) float32 -> (N, classes) probabilities.
+
+    Needs only `ai_edge_litert` and numpy to run (not TensorFlow), so worker processes can load it from the
+    bytes in `flatbuffer`. Interpreters are not thread-safe: each calling thread gets its own, with one CPU
+    thread for small batches (a web request; concurrency comes from the server) and every core for big ones.
+    Resizing an interpreter to a new batch size is cheap (~0.1 ms).
+    """
+
+    def __init__(self, flatbuffer: bytes):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.flatbuffer = flatbuffer
+        self._new = Interpreter
+        self._local = threading.local()
+        self.cpus = os.cpu_count() or 1
+
+    @classmethod
+    def from_keras(cls, model) -> "LiteRTModel":
+        """Convert a loaded Keras model (TensorFlow backend) in memory: the weights stay the ones Keras loaded."""
+        import tensorflow as tf
+
+        from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (fail before the slow conversion)
+
+        with tempfile.TemporaryDirectory(prefix="mnist-litert-") as saved:  # what from_keras_model does, quietly
+            model.export(saved, format="tf_saved_model", verbose=False)
+            return cls(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
+
+    def _interpreter(self, batch: int):
+        """(interpreter, input index, output index), sized for `batch` images."""
+        threads = 1 if batch <= SMALL_BATCH else self.cpus
+        cache = self._local.__dict__.setdefault("interpreters", {})
+        if threads not in cache:
+            interpreter = self._new(model_content=self.flatbuffer, num_threads=threads)
+            cache[threads] = [interpreter, interpreter.get_input_details()[0]["index"],
+                              interpreter.get_output_details()[0]["index"], None]
+        entry = cache[threads]
+        if entry[3] != batch:
+            entry[0].resize_tensor_input(entry[1], [batch, 28, 28, 1])
+            entry[0].allocate_tensors()
+            entry[3] = batch
+        return entry[:3]
+
+    def __call__(self, x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        interpreter, inputs, outputs = self._interpreter(len(x))
+        interpreter.set_tensor(inputs, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(outputs)  # a copy: safe to keep after the next call
 
 
 def _compiled_call(model):

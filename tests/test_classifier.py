@@ -39,6 +39,42 @@ def test_predict_matches_bare_model_on_mnist_arrays(clf):
     assert p.confidence == max(p.probabilities.values())
 
 
+def test_litert_runtime_matches_the_keras_model_at_every_batch_size(clf):
+    """The fast path is the same network: a converted copy must not drift from what Keras computes."""
+    from hub.classifier import LiteRTModel
+
+    assert isinstance(clf.runtime, LiteRTModel), "ai_edge_litert is in requirements.txt: the fast path must be used"
+    x = np.random.default_rng(2).random((40, 28, 28, 1), dtype=np.float32)
+    expected = np.asarray(clf.model(x, training=False))
+    for n in (1, 3, 16, 17, 40, 1):  # one thread, several threads, and back (interpreter resized each time)
+        np.testing.assert_allclose(clf.runtime(x[:n]), expected[:n], atol=1e-6)
+
+
+def test_litert_runtime_is_per_thread(clf):
+    """Interpreters are not thread-safe: concurrent callers must each get right answers."""
+    import concurrent.futures
+
+    x = np.random.default_rng(3).random((8, 1, 28, 28, 1), dtype=np.float32)
+    expected = [np.asarray(clf.model(image, training=False)) for image in x]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: [clf.runtime(x[i]) for _ in range(20)][-1], range(8)))
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_without_litert_the_model_runs_through_tensorflow(clf, monkeypatch):
+    from hub import classifier
+
+    def no_litert(model):
+        raise ImportError("No module named 'ai_edge_litert'")
+
+    monkeypatch.setattr(classifier.LiteRTModel, "from_keras", no_litert)
+    run = classifier._fast_call(clf.model)
+    assert not isinstance(run, classifier.LiteRTModel)
+    x = np.random.default_rng(4).random((2, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(run(x), np.asarray(clf.model(x, training=False)), atol=1e-6)
+
+
 def test_single_image_inputs_give_one_prediction(clf, tmp_path):
     from hub.classifier import Prediction
 
