@@ -251,15 +251,25 @@ def _mnist_from_pil(image):
     size = (fine.shape[1], fine.shape[0])
     fine_paper = _resize_float(paper, size, coarse_box)
     fine_ink = fine_paper - fine if dark_ink else fine - fine_paper
-    near = ndimage.binary_dilation(keep[top:bottom, left:right], iterations=1)
+    near = _grow(keep[top:bottom, left:right])
     fine_ink *= _resize_float(near.astype(np.float32), size, None) > 0.0
 
     # Contrast: paper (and noise below half the threshold) -> 0, stroke cores -> 1.
     low = 0.5 * threshold
     strokes = fine_ink[fine_ink > threshold]
-    high = float(np.percentile(strokes, 90)) if strokes.size else threshold * 2
+    high = float(_percentiles(strokes, (90,))[0]) if strokes.size else threshold * 2
     digit = np.clip((fine_ink - low) / max(high - low, 1e-6), 0.0, 1.0)
     return _place(_thicken(digit))
+
+
+def _grow(mask):
+    """ndimage.binary_dilation(mask) (4-neighbourhood, one step) as four shifted ORs: same result, ~10x faster."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 def _thicken(digit):
@@ -346,14 +356,31 @@ def _paper(values):
     paper-like (a block filled by a thick stroke), interpolated smoothly: this follows uneven
     lighting, vignetting and shadows. Returns (dark_ink, paper, noise).
     """
-    darkest, median, brightest = np.percentile(values, [0.05, 50, 99.95])
+    darkest, median, brightest = _percentiles(values.ravel(), (0.05, 50, 99.95))
     dark_ink = median - darkest >= brightest - median
-    low, mid, high = np.percentile(_blocks(values, _block_size(values)), [3, 50, 97], axis=2)
+    low, mid, high = _percentiles(_blocks(values, _block_size(values)), (3, 50, 97))
     level = high if dark_ink else low
     noise = float(np.median(np.abs(level - mid))) / 1.88  # paper-side half-width of a normal
     around = ndimage.median_filter(level, size=3, mode="nearest")
     level = np.maximum(level, around) if dark_ink else np.minimum(level, around)
     return dark_ink, _smooth_blocks(level, values.shape), noise
+
+
+def _percentiles(values, qs):
+    """np.percentile(values, qs, axis=-1) (its default linear method, same results), several times faster.
+
+    Why: np.percentile's generic machinery costs ~50-100 us per call, as much as the rest of a small image's
+    preprocessing step; a partial sort at just the needed positions is all the work there is.
+    """
+    n = values.shape[-1]
+    positions = np.asarray(qs, dtype=np.float64) / 100.0 * (n - 1)
+    below = np.floor(positions).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    parted = np.partition(values, np.unique(np.concatenate([below, above])), axis=-1)
+    a, b = np.moveaxis(parted[..., below], -1, 0), np.moveaxis(parted[..., above], -1, 0)
+    t = (positions - below).reshape((-1,) + (1,) * (a.ndim - 1))
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's _lerp, term for term
 
 
 def _smooth_blocks(level, shape):
@@ -398,7 +425,9 @@ def _find_digit(ink, noise):
         and r.start < near_main[1] and r.stop > near_main[0]
         and c.start < near_main[3] and c.stop > near_main[2]
     ]
-    keep = np.isin(labels, keep_ids)
+    wanted = np.zeros(count + 1, bool)
+    wanted[keep_ids] = True
+    keep = wanted[labels]
     # A digit is a stroke, not a speck: refuse a few stray pixels on a blank page.
     long_side = max(np.ptp(np.nonzero(keep.any(axis=1))[0]), np.ptp(np.nonzero(keep.any(axis=0))[0])) + 1
     if long_side < max(2, 0.02 * max(ink.shape)) or keep.sum() < 3:
