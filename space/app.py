@@ -20,11 +20,15 @@ REPO_ROOT = SPACE_DIR.parent
 if not (SPACE_DIR / "hub").is_dir() and str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+# Gradio recomputes a pandas summary of up to 10,000 past events after every event, for its optional /monitoring
+# dashboard: 3-8 ms of CPU per request on a 2-core machine, more than a prediction costs. Every 1,000 is plenty.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from hub import preprocess  # noqa: E402
+from hub import preprocess, serving  # noqa: E402
 
 log = logging.getLogger("mnist-space")
 
@@ -92,37 +96,28 @@ def model_card_url(clf) -> str | None:
 
 
 class Predictor:
-    """Turns what the UI and the API receive into gr.Label values; one model call per request."""
+    """Turns what the UI and the API receive into gr.Label values; the work runs in hub.serving's worker."""
 
-    def __init__(self, clf):
-        self.clf = clf
+    def __init__(self, clf, workers: int | None = None):
+        self.digits = serving.DigitPredictor(clf, workers)
 
-    def probabilities(self, source) -> tuple[dict[str, float], np.ndarray]:
-        """{digit: probability} and the 28x28 input, for anything hub.preprocess.load_image accepts.
-
-        to_mnist opens files itself (load_image's checks, plus a reduced decode of big photos), so pass it the path.
-        """
-        digit = preprocess.to_mnist(source)
-        proba = self.clf.predict_proba(digit[np.newaxis, :, :, np.newaxis])[0]
-        return {label: float(p) for label, p in zip(self.clf.labels, proba)}, digit
-
-    def api(self, image: dict | None) -> dict[str, float]:
+    async def api(self, image: dict | None) -> dict[str, float]:
         """`/predict`: one image file -> probabilities of all 10 digits (a gr.Label value)."""
         if not image or not image.get("path"):
             raise _user_error("No image was sent: pass one image file, e.g. handle_file('digit.png').")
         try:
-            return self.probabilities(image["path"])[0]
+            return (await self.digits.predict(image["path"]))[0]
         except preprocess.ImageInputError as e:  # includes NoDigitError
             raise _user_error(str(e)) from e
         except Exception as e:
             raise _unexpected(e) from e
 
-    def ui(self, source, hint: str):
+    async def ui(self, source, hint: str):
         """(label value, what-the-model-sees image) for the Draw and Upload tabs."""
         if source is None:
             return hint, None
         try:
-            probabilities, digit = self.probabilities(source)
+            probabilities, digit = await self.digits.predict(source)
         except preprocess.NoDigitError:
             return f"{hint} — no digit found", None
         except preprocess.ImageInputError as e:
@@ -131,12 +126,12 @@ class Predictor:
             raise _unexpected(e) from e
         return probabilities, seen_image(digit)
 
-    def sketch(self, value: dict | None):
+    async def sketch(self, value: dict | None):
         composite = value.get("composite") if value else None
-        return self.ui(composite, DRAW_HINT)
+        return await self.ui(composite, DRAW_HINT)
 
-    def upload(self, image: dict | None):
-        return self.ui(image.get("path") if image else None, UPLOAD_HINT)
+    async def upload(self, image: dict | None):
+        return await self.ui(image.get("path") if image else None, UPLOAD_HINT)
 
 
 def _user_error(message: str) -> gr.Error:
@@ -209,9 +204,12 @@ def description(clf) -> str:
             "like MNIST before the model sees it (right), so you can tell why an answer is wrong.")
 
 
-def build_demo(clf) -> gr.Blocks:
-    """The Blocks UI plus the public `/predict` endpoint; every UI event is hidden from the API page."""
-    predictor = Predictor(clf)
+def build_demo(clf, workers: int | None = None) -> gr.Blocks:
+    """The Blocks UI plus the public `/predict` endpoint; every UI event is hidden from the API page.
+
+    `workers`: prediction worker processes (hub.serving; default PREDICT_WORKERS or half the cores, 0 = in-process).
+    """
+    predictor = Predictor(clf, workers)
     private = {"api_visibility": "private", "show_progress": "hidden"}
     with gr.Blocks(title="MNIST digit recognizer") as demo:
         gr.Markdown("# ✍️ MNIST digit recognizer")
@@ -267,21 +265,10 @@ def launch(demo: gr.Blocks, **kwargs):
                        **kwargs)
 
 
-def single_threaded_tensorflow():
-    """One thread per model call: a request is one 28x28 image, too small to split across cores, and
-    TensorFlow's idle pool threads would compete with the web server's for the CPU. Concurrent
-    requests still use every core, each in its own thread."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
 def main():
     # Our own messages at INFO; other libraries' (httpx logs every request at INFO) only from WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     log.setLevel(logging.INFO)
-    single_threaded_tensorflow()
     clf = load_classifier()
     log.info("model loaded from %s", clf.source)
     launch(build_demo(clf))
