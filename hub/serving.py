@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -39,11 +40,23 @@ def predict_digit(source, model, labels) -> tuple[dict[str, float], np.ndarray]:
     return {label: float(p) for label, p in zip(labels, probabilities)}, digit
 
 
-def _start_worker(flatbuffer: bytes, labels: list[str]) -> None:
+def _start_worker(flatbuffer: bytes, labels: list[str], server_pid: int) -> None:
     global _worker_model
     from hub.classifier import LiteRTModel
 
     _worker_model = (LiteRTModel(flatbuffer), labels)
+    threading.Thread(target=_exit_with_server, args=(server_pid,), name="exit-with-server", daemon=True).start()
+
+
+def _exit_with_server(server_pid: int) -> None:
+    """End this worker once the server is gone (killed, not shut down): nothing else would.
+
+    Why: the worker waits on a queue it also holds the write end of, so it never sees the server's end of it
+    close; without this, every SIGTERM'd or crashed server would leave its workers running.
+    """
+    while os.getppid() == server_pid:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _predict_in_worker(source):
@@ -75,27 +88,24 @@ class DigitPredictor:
             self._pool.submit(_start_worker_ready).result(timeout=120)
 
     def _new_pool(self):
-        # "spawn": a fresh interpreter, safe next to TensorFlow's threads (fork is not) and the same on every OS.
+        # "spawn": a fresh interpreter, safe next to TensorFlow's and the web server's threads (fork is not).
         return concurrent.futures.ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-            initargs=(self.flatbuffer, self.labels))
+            initargs=(self.flatbuffer, self.labels, os.getpid()))
 
     async def predict(self, source) -> tuple[dict[str, float], np.ndarray]:
         if self._pool is None:
             return await asyncio.to_thread(predict_digit, source, self.clf.runtime, self.labels)
+        # A worker that died (an image crashed a decoder, the OS killed it) is replaced, and the request tried once
+        # more on the new one: a request that only met a dead worker is answered; one that kills two fails alone.
         for attempt in (1, 2):
             pool = self._pool
             try:
-                future = pool.submit(_predict_in_worker, source)
-            except concurrent.futures.process.BrokenProcessPool:  # broke on an earlier request: not this one's fault
-                self._replace(pool)
-                continue
-            try:
-                return await asyncio.wrap_future(future)
+                return await asyncio.wrap_future(pool.submit(_predict_in_worker, source))
             except concurrent.futures.process.BrokenProcessPool as e:
                 self._replace(pool)
-                raise WorkerCrashedError("the prediction worker stopped while handling this image") from e
-        raise WorkerCrashedError("no prediction worker could be started")
+                if attempt == 2:
+                    raise WorkerCrashedError("the prediction worker stopped while handling this image") from e
 
     def _replace(self, broken) -> None:
         with self._lock:

@@ -55,32 +55,44 @@ def test_bad_input_raises_the_preprocessing_error_from_the_worker(digits, tmp_pa
         asyncio.run(digits.predict(np.full((100, 100), 255, np.uint8)))
 
 
-def test_a_dead_worker_fails_only_its_own_request_and_is_replaced(digits, tmp_path):
-    """What a decoder crash on a hostile image would do: that request fails, the next ones are answered."""
-    from hub.serving import WorkerCrashedError
+def _kill_workers(digits):
+    for process in list(digits._pool._processes.values()):
+        os.kill(process.pid, signal.SIGKILL)
 
+
+def test_a_dead_worker_is_replaced_and_the_request_answered(digits, tmp_path):
+    """A worker the OS killed (between or during requests) costs nobody an answer."""
     path = _one(tmp_path)
+    asyncio.run(digits.predict(path))  # the worker is up
+    first = digits._pool
 
-    async def crash_during_a_request():
+    async def killed_during_the_request():
         pending = asyncio.ensure_future(digits.predict(path))
         await asyncio.sleep(0)  # submitted
-        for process in list(digits._pool._processes.values()):
-            os.kill(process.pid, signal.SIGKILL)
+        _kill_workers(digits)
         return await pending
 
-    asyncio.run(digits.predict(path))  # the worker is up
-    try:
-        asyncio.run(crash_during_a_request())
-    except WorkerCrashedError:
-        pass  # killed mid-request (it may also have finished first: both are fine)
-    for _ in range(2):
-        probabilities, _ = asyncio.run(digits.predict(path))
-        assert max(probabilities, key=probabilities.get) == "1"
-
-    for process in list(digits._pool._processes.values()):  # dies between requests: nobody's request fails
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(timeout=10)
+    probabilities, _ = asyncio.run(killed_during_the_request())
+    assert max(probabilities, key=probabilities.get) == "1"
+    _kill_workers(digits)  # between requests
     probabilities, _ = asyncio.run(digits.predict(path))
+    assert max(probabilities, key=probabilities.get) == "1"
+    assert digits._pool is not first
+
+
+class _KillsTheWorker:
+    """An input that kills whichever process unpickles it, as a decoder crash on a hostile image would."""
+
+    def __reduce__(self):
+        return os._exit, (1,)
+
+
+def test_an_input_that_kills_workers_fails_alone(digits, tmp_path):
+    from hub.serving import WorkerCrashedError
+
+    with pytest.raises(WorkerCrashedError, match="stopped while handling this image"):
+        asyncio.run(digits.predict(_KillsTheWorker()))
+    probabilities, _ = asyncio.run(digits.predict(_one(tmp_path)))
     assert max(probabilities, key=probabilities.get) == "1"
 
 
@@ -91,3 +103,43 @@ def test_zero_workers_predicts_in_process(clf, tmp_path):
     assert predictor._pool is None
     probabilities, _ = asyncio.run(predictor.predict(_one(tmp_path)))
     assert max(probabilities, key=probabilities.get) == "1"
+
+
+SERVER = """
+import sys, types
+from hub.serving import DigitPredictor
+clf = types.SimpleNamespace(runtime=types.SimpleNamespace(flatbuffer=open(sys.argv[1], "rb").read()),
+                            labels=[str(d) for d in range(10)])
+predictor = DigitPredictor(clf, workers=1)
+print(*predictor._pool._processes, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_workers_exit_when_the_server_is_killed(clf, tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    (tmp_path / "model.tflite").write_bytes(clf.runtime.flatbuffer)
+    root = Path(__file__).resolve().parent.parent
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path / "model.tflite")], cwd=root,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in server.stdout.readline().split()]
+    assert workers and all(_running(pid) for pid in workers)
+    server.kill()  # SIGKILL: no atexit, no executor shutdown
+    server.wait()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(pid) for pid in workers), "a worker outlived its server"
