@@ -22,7 +22,10 @@ if not (SPACE_DIR / "hub").is_dir() and str(REPO_ROOT) not in sys.path:
 
 # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for its optional /monitoring
 # dashboard: 3-8 ms of CPU per request on a 2-core machine, more than a prediction costs. Every 1,000 is plenty.
-os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+# (Read when Gradio builds its queue; benchmarks/api.py also runs its no-op app with these settings.)
+GRADIO_SETTINGS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
+for _name, _value in GRADIO_SETTINGS.items():
+    os.environ.setdefault(_name, _value)
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
