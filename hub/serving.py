@@ -1,10 +1,10 @@
 """Predictions for a web server, made in a worker process so the server's own process only serves HTTP.
 
 Why: decoding and preprocessing an image is Python and numpy work that holds the GIL, and Gradio's event loop needs
-that same GIL to answer every other request. On a 2-core machine with the work in the server process, 8 concurrent
-API clients got about 70% of a do-nothing app's throughput; with it in a worker process, about 100%
-(benchmarks/api.py). A worker also contains crashes: if an image kills it, a new worker is started and the server
-keeps answering.
+that same GIL to answer every other request. On a 2-core machine, with the work in the server process, 8 concurrent
+API clients got about 60-70% of a do-nothing app's throughput and one client waited ~1.5 ms longer per call than
+with the work in a worker process (benchmarks/api.py). A worker also contains crashes: if an image kills it, a new
+worker is started and the server keeps answering.
 
 The worker needs no TensorFlow: it runs the network from the classifier's LiteRT flatbuffer (`LiteRTModel`).
 Without LiteRT (another Keras backend) predictions run in a thread of the server process instead.
@@ -13,7 +13,7 @@ Without LiteRT (another Keras backend) predictions run in a thread of the server
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
 import logging
 import multiprocessing
 import os
@@ -25,8 +25,6 @@ import numpy as np
 from hub import preprocess
 
 log = logging.getLogger(__name__)
-
-_worker_model = None  # in a worker process: (LiteRTModel, labels)
 
 
 class WorkerCrashedError(RuntimeError):
@@ -40,27 +38,34 @@ def predict_digit(source, model, labels) -> tuple[dict[str, float], np.ndarray]:
     return {label: float(p) for label, p in zip(labels, probabilities)}, digit
 
 
-def _start_worker(flatbuffer: bytes, labels: list[str], server_pid: int) -> None:
-    global _worker_model
+def _serve(conn, flatbuffer: bytes, labels: list[str], server_pid: int) -> None:
+    """A worker process: load the model, say ready, then answer one image at a time until the pipe closes."""
     from hub.classifier import LiteRTModel
 
-    _worker_model = (LiteRTModel(flatbuffer), labels)
     threading.Thread(target=_exit_with_server, args=(server_pid,), name="exit-with-server", daemon=True).start()
+    model = LiteRTModel(flatbuffer)
+    model(np.zeros((1, 28, 28, 1), np.float32))  # its interpreter exists before the first request
+    conn.send("ready")
+    while True:
+        try:
+            source = conn.recv()
+        except EOFError:  # the server closed its end
+            return
+        try:
+            answer = (True, predict_digit(source, model, labels))
+        except Exception as e:  # ImageInputError and friends go back to the server, to be raised there
+            answer = (False, e)
+        try:
+            conn.send(answer)
+        except Exception:  # an exception that cannot be pickled
+            conn.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
 
 
 def _exit_with_server(server_pid: int) -> None:
-    """End this worker once the server is gone (killed, not shut down): nothing else would.
-
-    Why: the worker waits on a queue it also holds the write end of, so it never sees the server's end of it
-    close; without this, every SIGTERM'd or crashed server would leave its workers running.
-    """
+    """End this worker once the server is gone (killed, not shut down), whatever the worker is doing."""
     while os.getppid() == server_pid:
         time.sleep(1.0)
     os._exit(0)
-
-
-def _predict_in_worker(source):
-    return predict_digit(source, *_worker_model)
 
 
 def default_workers() -> int:
@@ -69,9 +74,68 @@ def default_workers() -> int:
     return int(configured) if configured.isdigit() else max(1, (os.cpu_count() or 2) // 2)
 
 
+class _Worker:
+    """One worker process and the server's end of its pipe, read from the event loop itself.
+
+    Why not concurrent.futures.ProcessPoolExecutor: its results travel through two helper threads, and each
+    hand-over waits for the GIL that the busy event loop holds (measured: ~1.5 ms more per request than
+    answering in-process). Here the event loop writes the request and is woken by the answer's bytes.
+    """
+
+    def __init__(self, flatbuffer: bytes, labels: list[str]):
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: fork is unsafe next to threads
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, flatbuffer, labels, os.getpid()),
+                                       name="mnist-predict", daemon=True)
+        self.process.start()
+        theirs.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.conn.poll(timeout) or self.conn.recv() != "ready":
+            raise RuntimeError(f"the prediction worker did not start within {timeout:.0f} s")
+
+    async def call(self, source):
+        """Send one image, await the answer; EOFError/OSError if the worker is (or becomes) dead."""
+        loop = asyncio.get_running_loop()
+        answered = loop.create_future()
+        fd = self.conn.fileno()
+
+        def readable():
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError) as e:
+                message = e
+            if isinstance(message, str) and message == "ready":  # a new worker announcing itself: keep waiting
+                return
+            loop.remove_reader(fd)
+            if answered.done():
+                return
+            if isinstance(message, Exception):
+                answered.set_exception(message)
+            else:
+                answered.set_result(message)
+
+        self.conn.send(source)
+        loop.add_reader(fd, readable)
+        try:
+            ok, value = await answered
+        finally:
+            loop.remove_reader(fd)
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
 class DigitPredictor:
     """`await predictor.predict(source)` -> ({label: probability}, 28x28 input), for any image `to_mnist` accepts.
 
+    Each worker handles one image at a time; requests beyond the number of workers wait for one to be free.
     `workers=0` (or a classifier without LiteRT) predicts in a thread of this process.
     """
 
@@ -82,46 +146,58 @@ class DigitPredictor:
         self.workers = default_workers() if workers is None else workers
         if self.flatbuffer is None:
             self.workers = 0
-        self._lock = threading.Lock()
-        self._pool = self._new_pool() if self.workers else None
-        if self._pool is not None:  # start the worker now, not on the first user's request
-            self._pool.submit(_start_worker_ready).result(timeout=120)
-
-    def _new_pool(self):
-        # "spawn": a fresh interpreter, safe next to TensorFlow's and the web server's threads (fork is not).
-        return concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-            initargs=(self.flatbuffer, self.labels, os.getpid()))
+        self._lock = threading.Lock()  # guards _idle and _waiting (requests may come from several event loops)
+        self._idle = [_Worker(self.flatbuffer, self.labels) for _ in range(self.workers)]
+        self._waiting: collections.deque = collections.deque()
+        for worker in self._idle:  # started now, not on the first user's request
+            worker.wait_ready(timeout=120)
 
     async def predict(self, source) -> tuple[dict[str, float], np.ndarray]:
-        if self._pool is None:
+        if not self.workers:
             return await asyncio.to_thread(predict_digit, source, self.clf.runtime, self.labels)
-        # A worker that died (an image crashed a decoder, the OS killed it) is replaced, and the request tried once
-        # more on the new one: a request that only met a dead worker is answered; one that kills two fails alone.
-        for attempt in (1, 2):
-            pool = self._pool
-            try:
-                return await asyncio.wrap_future(pool.submit(_predict_in_worker, source))
-            except concurrent.futures.process.BrokenProcessPool as e:
-                self._replace(pool)
-                if attempt == 2:
-                    raise WorkerCrashedError("the prediction worker stopped while handling this image") from e
+        worker = await self._acquire()
+        try:
+            # A worker that died (an image crashed a decoder, the OS killed it) is replaced and the request tried
+            # once more: a request that only met a dead worker is answered, one that kills two fails alone.
+            for attempt in (1, 2):
+                try:
+                    return await worker.call(source)
+                except (EOFError, OSError) as e:
+                    log.warning("prediction worker died; starting a new one")
+                    worker.stop()
+                    worker = _Worker(self.flatbuffer, self.labels)
+                    if attempt == 2:
+                        raise WorkerCrashedError("the prediction worker stopped while handling this image") from e
+        finally:
+            self._release(worker)
 
-    def _replace(self, broken) -> None:
+    async def _acquire(self) -> _Worker:
         with self._lock:
-            if self._pool is broken:  # concurrent requests on the same broken pool replace it once
-                log.warning("prediction worker died; starting a new one")
-                broken.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
+            if self._idle:
+                return self._idle.pop()
+            loop = asyncio.get_running_loop()
+            turn = loop.create_future()
+            self._waiting.append((loop, turn))
+        return await turn
+
+    def _release(self, worker: _Worker) -> None:
+        with self._lock:
+            while self._waiting:
+                loop, turn = self._waiting.popleft()
+                if not turn.done():  # a cancelled request no longer wants it
+                    loop.call_soon_threadsafe(_hand_over, turn, worker, self)
+                    return
+            self._idle.append(worker)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            idle, self._idle, self.workers = self._idle, [], 0
+        for worker in idle:
+            worker.stop()
 
 
-def _start_worker_ready() -> bool:
-    """Runs in a new worker: one model call, so its interpreter exists before the first user's request."""
-    model, _ = _worker_model
-    model(np.zeros((1, 28, 28, 1), np.float32))
-    return True
+def _hand_over(turn: asyncio.Future, worker: _Worker, predictor: DigitPredictor) -> None:
+    if turn.done():  # cancelled between release and now: pass the worker on
+        predictor._release(worker)
+    else:
+        turn.set_result(worker)

@@ -56,20 +56,21 @@ def test_bad_input_raises_the_preprocessing_error_from_the_worker(digits, tmp_pa
 
 
 def _kill_workers(digits):
-    for process in list(digits._pool._processes.values()):
-        os.kill(process.pid, signal.SIGKILL)
+    for worker in list(digits._idle):
+        os.kill(worker.process.pid, signal.SIGKILL)
 
 
 def test_a_dead_worker_is_replaced_and_the_request_answered(digits, tmp_path):
     """A worker the OS killed (between or during requests) costs nobody an answer."""
     path = _one(tmp_path)
     asyncio.run(digits.predict(path))  # the worker is up
-    first = digits._pool
+    first = list(digits._idle)
 
     async def killed_during_the_request():
         pending = asyncio.ensure_future(digits.predict(path))
-        await asyncio.sleep(0)  # submitted
-        _kill_workers(digits)
+        await asyncio.sleep(0)  # sent
+        for worker in first:
+            os.kill(worker.process.pid, signal.SIGKILL)
         return await pending
 
     probabilities, _ = asyncio.run(killed_during_the_request())
@@ -77,7 +78,7 @@ def test_a_dead_worker_is_replaced_and_the_request_answered(digits, tmp_path):
     _kill_workers(digits)  # between requests
     probabilities, _ = asyncio.run(digits.predict(path))
     assert max(probabilities, key=probabilities.get) == "1"
-    assert digits._pool is not first
+    assert not set(digits._idle) & set(first)
 
 
 class _KillsTheWorker:
@@ -100,7 +101,7 @@ def test_zero_workers_predicts_in_process(clf, tmp_path):
     from hub.serving import DigitPredictor
 
     predictor = DigitPredictor(clf, workers=0)
-    assert predictor._pool is None
+    assert not predictor._idle
     probabilities, _ = asyncio.run(predictor.predict(_one(tmp_path)))
     assert max(probabilities, key=probabilities.get) == "1"
 
@@ -111,7 +112,7 @@ from hub.serving import DigitPredictor
 clf = types.SimpleNamespace(runtime=types.SimpleNamespace(flatbuffer=open(sys.argv[1], "rb").read()),
                             labels=[str(d) for d in range(10)])
 predictor = DigitPredictor(clf, workers=1)
-print(*predictor._pool._processes, flush=True)
+print(*(worker.process.pid for worker in predictor._idle), flush=True)
 sys.stdin.read()  # until killed
 """
 
