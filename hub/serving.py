@@ -94,8 +94,12 @@ class _Worker:
         if not self.conn.poll(timeout) or self.conn.recv() != "ready":
             raise RuntimeError(f"the prediction worker did not start within {timeout:.0f} s")
 
-    async def call(self, source):
-        """Send one image, await the answer; EOFError/OSError if the worker is (or becomes) dead."""
+    async def call(self, source, on_late_answer):
+        """Send one image, await the answer; EOFError/OSError if the worker is (or becomes) dead.
+
+        If the caller is cancelled first (a client went away), the answer still arrives: it is read and dropped
+        here, so the next request cannot receive it, and `on_late_answer()` then says the worker is free again.
+        """
         loop = asyncio.get_running_loop()
         answered = loop.create_future()
         fd = self.conn.fileno()
@@ -108,19 +112,16 @@ class _Worker:
             if isinstance(message, str) and message == "ready":  # a new worker announcing itself: keep waiting
                 return
             loop.remove_reader(fd)
-            if answered.done():
-                return
-            if isinstance(message, Exception):
+            if answered.cancelled():
+                on_late_answer()
+            elif isinstance(message, Exception):
                 answered.set_exception(message)
             else:
                 answered.set_result(message)
 
         self.conn.send(source)
         loop.add_reader(fd, readable)
-        try:
-            ok, value = await answered
-        finally:
-            loop.remove_reader(fd)
+        ok, value = await answered  # cancelled: the reader stays until the answer is in
         if not ok:
             raise value
         return value
@@ -156,20 +157,25 @@ class DigitPredictor:
         if not self.workers:
             return await asyncio.to_thread(predict_digit, source, self.clf.runtime, self.labels)
         worker = await self._acquire()
+        release = True
         try:
             # A worker that died (an image crashed a decoder, the OS killed it) is replaced and the request tried
             # once more: a request that only met a dead worker is answered, one that kills two fails alone.
             for attempt in (1, 2):
                 try:
-                    return await worker.call(source)
+                    return await worker.call(source, on_late_answer=lambda w=worker: self._release(w))
                 except (EOFError, OSError) as e:
                     log.warning("prediction worker died; starting a new one")
                     worker.stop()
                     worker = _Worker(self.flatbuffer, self.labels)
                     if attempt == 2:
                         raise WorkerCrashedError("the prediction worker stopped while handling this image") from e
+        except asyncio.CancelledError:
+            release = False  # still busy with this image: call() releases it once the answer is read
+            raise
         finally:
-            self._release(worker)
+            if release:
+                self._release(worker)
 
     async def _acquire(self) -> _Worker:
         with self._lock:

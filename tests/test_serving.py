@@ -144,3 +144,26 @@ def test_workers_exit_when_the_server_is_killed(clf, tmp_path):
     while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_running(pid) for pid in workers), "a worker outlived its server"
+
+
+def test_a_cancelled_request_never_hands_its_answer_to_the_next(digits, tmp_path):
+    """A client that goes away mid-request: its late answer is dropped, the next request gets its own."""
+    one = _one(tmp_path)
+    zero = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(zero).ellipse([(80, 50), (200, 230)], outline=0, width=22)
+    zero_path = str(tmp_path / "zero.png")
+    zero.save(zero_path)
+
+    async def cancel_then_ask():
+        first = asyncio.ensure_future(digits.predict(one))
+        await asyncio.sleep(0)  # sent to the worker
+        first.cancel()
+        second = await digits.predict(zero_path)
+        third = await digits.predict(one)
+        return second, third
+
+    for _ in range(3):
+        (second, _), (third, _) = asyncio.run(cancel_then_ask())
+        assert max(second, key=second.get) == "0"
+        assert max(third, key=third.get) == "1"
+    assert len(digits._idle) == digits.workers  # every worker came back
