@@ -109,7 +109,7 @@ class _Worker:
                 message = self.conn.recv()
             except (EOFError, OSError) as e:
                 message = e
-            if isinstance(message, str) and message == "ready":  # a new worker announcing itself: keep waiting
+            if message == "ready":  # a new worker announcing itself: keep waiting
                 return
             loop.remove_reader(fd)
             if answered.cancelled():
