@@ -5,9 +5,10 @@ antialiased), and placed in 28x28 so the center of mass sits at pixel (14, 14). 
 on that fails on a plain resize of a drawing or photo, so `to_mnist` redoes those steps on any
 image: find the ink (either polarity, after flattening uneven lighting), crop to it, scale, center.
 
+Decoding (any source -> a checked PIL image) is `hub.images`; its `load_image` and
+`ImageInputError` are re-exported here because every caller of this module needs them.
+
 Public API:
-- `load_image(source)`: path / bytes / file-like / PIL image / numpy array -> PIL image
-  (mode "L", "RGB" or "RGBA"), with the checks a public upload endpoint needs.
 - `to_mnist(image)`: one image -> (28, 28) float32 in [0, 1], MNIST form.
 - `to_model_batch(images)`: many images -> (N, 28, 28, 1) float32; arrays already in
   MNIST form (N, 28, 28) pass straight through (vectorised, nearly free).
@@ -17,31 +18,27 @@ Public API:
 
 from __future__ import annotations
 
-import io
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageChops, ImageOps
+from PIL import Image, ImageChops
 from scipy import ndimage
+
+from hub.images import ImageInputError, load_image
+
+__all__ = ["ImageInputError", "NoDigitError", "load_image", "mnist_to_input", "to_mnist", "to_model_batch"]
 
 CANVAS = 28  # MNIST image side
 DIGIT_BOX = 20  # longer side of the digit inside the canvas
 CENTER = 14.0  # where MNIST puts the center of mass (measured on the test set: 13.99, 14.01)
 
-MAX_PIXELS = 64_000_000  # 8000 x 8000; bigger uploads are refused before decoding (bomb guard)
-MIN_SIDE = 8  # smaller than this is not a picture of a digit (covers 0-size and 1xN images)
 COARSE_SIDE = 96  # ink is located on a copy about this big (speed)
 FINE_SIDE = 4 * DIGIT_BOX  # the digit crop is measured at this size before the final 20 px resize
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (fraction of full range)
 MIN_SEPARATION = 6.0  # ... and by this many (robust) standard deviations of the paper's noise
 MIN_STROKE = 1.8  # strokes thinner than this (px in the 20 px box) are widened ...
 TARGET_STROKE = 2.2  # ... to this (MNIST: median 2.1)
-
-
-class ImageInputError(ValueError):
-    """The input is not a usable image; the message says what was wrong and what to do."""
 
 
 class NoDigitError(ImageInputError):
@@ -59,164 +56,6 @@ def mnist_to_input(images):
     return images.astype("float32") / 255.0
 
 
-# --------------------------------------------------------------------------- loading
-
-
-def load_image(source) -> Image.Image:
-    """Decode `source` into a PIL image in mode "L", "RGB" or "RGBA".
-
-    Accepts a path (str / Path), bytes, a binary file-like object, a PIL image, a numpy array
-    ((H, W), (H, W, 1|2|3|4); uint8, uint16, bool or float in [0, 1]), or a Gradio
-    Sketchpad/ImageEditor value (a dict with a "composite" entry). Refuses decompression bombs
-    from the header before decoding, applies the EXIF orientation, takes the first frame of
-    animations and converts 16-bit, palette, LA, CMYK, ... images with the right scaling.
-    Raises ImageInputError with a message for humans.
-    """
-    return _load(source, max_side=None)
-
-
-def _load(source, max_side):
-    """load_image; with `max_side`, JPEGs may be decoded at reduced scale (much faster for photos)."""
-    if isinstance(source, dict) and "composite" in source:  # gr.Sketchpad / gr.ImageEditor value
-        source = source["composite"]
-    if source is None:
-        raise ImageInputError("No image was given: draw a digit or upload an image.")
-    if isinstance(source, np.ndarray):
-        image = _from_array(source)
-    elif isinstance(source, Image.Image):
-        image = _decode(source)
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ImageInputError(f"Image file not found: {str(path)!r}. Check the path.")
-        with open(path, "rb") as handle:
-            image = _open_and_decode(handle, max_side)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        image = _open_and_decode(io.BytesIO(bytes(source)), max_side)
-    elif hasattr(source, "read"):
-        image = _open_and_decode(source, max_side)
-    else:
-        raise ImageInputError(
-            f"Cannot read an image from a {type(source).__name__}: give a file path, bytes, a file "
-            "object, a PIL image or a numpy array."
-        )
-    _check_size(image.size)
-    return image
-
-
-def _check_size(size):
-    width, height = size
-    if width * height > MAX_PIXELS:
-        raise ImageInputError(
-            f"The image is too large ({width}x{height} pixels; at most {MAX_PIXELS // 1_000_000} "
-            "megapixels are accepted). Resize it and try again."
-        )
-    if min(width, height) < MIN_SIDE:
-        raise ImageInputError(
-            f"The image is too small ({width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is "
-            "needed). Upload a picture of a digit."
-        )
-
-
-def _open_and_decode(stream, max_side):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(stream)
-    except Image.DecompressionBombError as error:
-        raise ImageInputError(
-            f"The image is too large to decode safely ({error}). Resize it and try again."
-        ) from None
-    except Exception:  # UnidentifiedImageError, and whatever a broken header raises
-        raise ImageInputError(
-            "The file is not an image Pillow can read (PNG, JPEG, GIF, WebP, BMP, TIFF...): "
-            "upload a picture of a digit."
-        ) from None
-    _check_size(image.size)  # header only: refuse bombs before decoding a single pixel
-    if max_side and image.format == "JPEG" and max(image.size) > 2 * max_side:
-        image.draft(image.mode, (max_side, max_side))  # DCT-domain downscale, never below max_side
-    return _decode(image)
-
-
-def _decode(image):
-    """Load pixels (first frame), apply EXIF orientation and normalise the mode."""
-    try:
-        if getattr(image, "n_frames", 1) > 1:
-            image.seek(0)
-        image.load()
-    except Exception as error:
-        raise ImageInputError(
-            f"The image could not be decoded ({error}); the file may be truncated or corrupt. "
-            "Save it again and re-upload."
-        ) from None
-    try:
-        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-    except Exception:  # a broken EXIF block is no reason to refuse the picture
-        orientation = 1
-    if orientation in (2, 3, 4, 5, 6, 7, 8):
-        image = ImageOps.exif_transpose(image)
-    return _normalise_mode(image)
-
-
-def _normalise_mode(image):
-    mode = image.mode
-    if mode in ("L", "RGB", "RGBA"):
-        return image
-    if mode == "P":
-        return image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if mode in ("LA", "La", "PA", "RGBa"):
-        return image.convert("RGBA")
-    if mode == "1":
-        return image.convert("L")
-    if mode.startswith("I") or mode == "F":  # 16/32-bit integer and float grayscale
-        return _from_array(np.asarray(image))
-    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
-
-
-def _from_array(array):
-    """A numpy image -> PIL image in L / RGB / RGBA (uint8), scaling other dtypes sensibly."""
-    array = np.asarray(array)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
-        raise ImageInputError(
-            f"A numpy image must be (H, W) or (H, W, 1|2|3|4); got shape {array.shape}."
-        )
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
-        raise ImageInputError(f"A numpy image must hold numbers; got dtype {array.dtype}.")
-    if array.size == 0 or min(array.shape[:2]) < MIN_SIDE:
-        raise ImageInputError(
-            f"The image is too small ({array.shape[1] if array.ndim > 1 else 0}x{array.shape[0]} "
-            f"pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed). Upload a picture of a digit."
-        )
-    array = _to_uint8(array)
-    if array.ndim == 3 and array.shape[2] == 2:  # gray + alpha
-        array = np.concatenate([np.repeat(array[:, :, :1], 3, axis=2), array[:, :, 1:]], axis=2)
-    return Image.fromarray(np.ascontiguousarray(array))
-
-
-def _to_uint8(array):
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype == bool:
-        return array.astype(np.uint8) * 255
-    values = array.astype(np.float32)
-    if not np.isfinite(values).all():
-        raise ImageInputError("The numpy image contains NaN or infinite values.")
-    top = float(values.max()) if values.size else 0.0
-    if array.dtype == np.uint16:
-        scale = 255.0 / 65535.0
-    elif top <= 1.0:
-        scale = 255.0  # float in [0, 1]
-    elif top <= 255.0:
-        scale = 1.0
-    elif top <= 65535.0:
-        scale = 255.0 / 65535.0
-    else:
-        scale = 255.0 / top
-    return np.clip(values * scale + 0.5, 0, 255).astype(np.uint8)
-
-
 # --------------------------------------------------------------------------- to MNIST form
 
 
@@ -225,7 +64,7 @@ def to_mnist(image) -> np.ndarray:
 
     Raises NoDigitError when no digit is visible, ImageInputError for unusable input.
     """
-    return _mnist_from_pil(_load(image, max_side=4 * COARSE_SIDE))
+    return _mnist_from_pil(load_image(image, max_side=4 * COARSE_SIDE))
 
 
 def _mnist_from_pil(image):
