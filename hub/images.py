@@ -15,8 +15,16 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-MAX_PIXELS = 64_000_000  # 8000 x 8000; bigger uploads are refused before decoding (bomb guard)
+# What one accepted image may cost, measured by benchmarks/reliability.py on the worst formats (16/32-bit and float
+# TIFF, 16-bit PNG, transparent PNG, animated WebP, progressive CMYK JPEG): at most 300 MB of extra memory and about
+# 1 s in the worker on the 2-core development machine. Bigger images are refused from the header, before decoding.
+MAX_PIXELS = 12_000_000  # decoded at full size: 4000 x 3000, a 12-megapixel photo
+MAX_JPEG_PIXELS = 24_000_000  # JPEGs decoded reduced (draft mode, when the caller gives max_side): 6000 x 4000
+MAX_ASPECT = 10  # longer side / shorter side; a digit is roughly square, a 1000x8 strip is not a picture of one
 MIN_SIDE = 8  # smaller than this is not a picture of a digit (covers 0-size and 1xN images)
+# Only these decoders run on what users send: the common picture formats (JPEG includes phone cameras' MPO files).
+# Pillow's others (EPS would start Ghostscript; rarely used parsers are more attack surface) are never tried.
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 
 
 class ImageInputError(ValueError):
@@ -61,11 +69,11 @@ def load_image(source, max_side: int | None = None) -> Image.Image:
     return image
 
 
-def _check_size(size):
+def _check_size(size, max_pixels=MAX_PIXELS):
     width, height = size
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels:
         raise ImageInputError(
-            f"The image is too large ({width}x{height} pixels; at most {MAX_PIXELS // 1_000_000} "
+            f"The image is too large ({width}x{height} pixels; at most {max_pixels // 1_000_000} "
             "megapixels are accepted). Resize it and try again."
         )
     if min(width, height) < MIN_SIDE:
@@ -73,13 +81,18 @@ def _check_size(size):
             f"The image is too small ({width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is "
             "needed). Upload a picture of a digit."
         )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageInputError(
+            f"The image is too {'wide' if width > height else 'tall'} ({width}x{height} pixels; the longer side may be "
+            f"at most {MAX_ASPECT} times the shorter one). Crop it around the digit and try again."
+        )
 
 
 def _open_and_decode(stream, max_side):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(stream)
+            image = Image.open(stream, formats=FORMATS)
     except Image.DecompressionBombError as error:
         raise ImageInputError(
             f"The image is too large to decode safely ({error}). Resize it and try again."
@@ -89,8 +102,9 @@ def _open_and_decode(stream, max_side):
             "The file is not an image Pillow can read (PNG, JPEG, GIF, WebP, BMP, TIFF...): "
             "upload a picture of a digit."
         ) from None
-    _check_size(image.size)  # header only: refuse bombs before decoding a single pixel
-    if max_side and image.format == "JPEG" and max(image.size) > 2 * max_side:
+    reduced = bool(max_side) and image.format in ("JPEG", "MPO")
+    _check_size(image.size, MAX_JPEG_PIXELS if reduced else MAX_PIXELS)  # header only: before decoding a pixel
+    if reduced and max(image.size) > 2 * max_side:
         image.draft(image.mode, (max_side, max_side))  # DCT-domain downscale, never below max_side
     return _decode(image)
 
@@ -157,7 +171,7 @@ def _to_uint8(array):
         return array
     if array.dtype == bool:
         return array.astype(np.uint8) * 255
-    values = array.astype(np.float32)
+    values = array.astype(np.float32)  # a copy, scaled in place below: 16/32-bit images are the costliest to decode
     if not np.isfinite(values).all():
         raise ImageInputError("The numpy image contains NaN or infinite values.")
     top = float(values.max()) if values.size else 0.0
@@ -171,4 +185,7 @@ def _to_uint8(array):
         scale = 255.0 / 65535.0
     else:
         scale = 255.0 / top
-    return np.clip(values * scale + 0.5, 0, 255).astype(np.uint8)
+    values *= scale
+    values += 0.5
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)
