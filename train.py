@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     from sklearn.metrics import classification_report
 
     from hub import card, data, evaluate, hub_io, model_folder, plots
+    from hub.metrics import RunMetrics
     from hub.model import RECIPES
     from hub.preprocess import mnist_to_input
     from hub.training import precision_policy, train
@@ -153,37 +154,46 @@ def main(argv=None) -> int:
     plots.save_digit_examples(mnist.x_test, mnist.y_test, assets / "examples", seed=args.seed)
 
     # ------------------------------------------------------------------------- model folder
-    model_folder.save_model(model, output_dir)
-    metrics = {
+    model_folder.save_model(model, output_dir)  # the Keras files, model.tflite, classifier.json
+    try:  # the LiteRT file is what MnistClassifier runs: it must answer like the model we just evaluated
+        tflite_max_abs_diff = model_folder.check_tflite(output_dir, x_test, result.probabilities)
+    except model_folder.LiteRTMismatchError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    print(f"{model_folder.TFLITE_FILE}: same digit as Keras on all {len(x_test):,} test images, largest "
+          f"probability difference {tflite_max_abs_diff:.2g}")
+    metrics = RunMetrics(
         **result.metrics,
-        "val_accuracy": float(history["val_accuracy"][best_epoch]),
-        "val_samples": len(x_val),
-        "train_samples": len(x_train),
-        "epochs_run": len(history["loss"]),
-        "best_epoch": best_epoch + 1,
-        "epoch_seconds": [round(s, 2) for s in epoch_seconds],
-        "train_seconds": round(train_seconds, 2),
-        "params": int(model.count_params()),
-        "model_bytes": model_folder.model_bytes(output_dir),
-        "hyperparameters": {**recipe.as_dict(), "seed": args.seed, "optimizer": "Adam",
-                            "loss": "categorical_crossentropy",
-                            "dtype_policy": precision_policy(recipe.precision)},
-        "preset": recipe.name,
-        "seed": args.seed,
-        "data_source": mnist.source,
-        "hardware": _hardware(),
-        "software": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
-        "history": {k: [float(v) for v in vs] for k, vs in history.items()},
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
-    metrics["total_seconds"] = round(time.perf_counter() - started, 2)  # everything but writing the card
-    model_folder.write_json(output_dir, model_folder.METRICS_FILE, metrics)
+        val_accuracy=float(history["val_accuracy"][best_epoch]),
+        val_samples=len(x_val),
+        train_samples=len(x_train),
+        epochs_run=len(history["loss"]),
+        best_epoch=best_epoch + 1,
+        epoch_seconds=[round(s, 2) for s in epoch_seconds],
+        train_seconds=round(train_seconds, 2),
+        total_seconds=round(time.perf_counter() - started, 2),  # everything but writing the card
+        history={k: [float(v) for v in vs] for k, vs in history.items()},
+        hyperparameters={**recipe.as_dict(), "seed": args.seed, "optimizer": "Adam",
+                         "loss": "categorical_crossentropy", "dtype_policy": precision_policy(recipe.precision)},
+        preset=recipe.name,
+        seed=args.seed,
+        data_source=mnist.source,
+        params=int(model.count_params()),
+        model_bytes=model_folder.model_bytes(output_dir),
+        tflite_bytes=(output_dir / model_folder.TFLITE_FILE).stat().st_size,
+        tflite_max_abs_diff=tflite_max_abs_diff,
+        hardware=_hardware(),
+        software={"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
+    metrics.write(output_dir)
     card.write_model_card(output_dir, repo_id=args.push_to_hub, space_id=args.space_id)
 
-    print(f"\nDone in {metrics['total_seconds']:.0f} s (training {train_seconds:.0f} s, "
-          f"{metrics['epochs_run']} epochs, best epoch {best_epoch + 1}).")
-    print(f"  test accuracy   {metrics['test_accuracy']:.2%} ({len(x_test):,} images)")
-    print(f"  parameters      {metrics['params']:,} ({metrics['model_bytes'] / 1e6:.1f} MB on disk)")
+    print(f"\nDone in {metrics.total_seconds:.0f} s (training {train_seconds:.0f} s, "
+          f"{metrics.epochs_run} epochs, best epoch {best_epoch + 1}).")
+    print(f"  test accuracy   {metrics.test_accuracy:.2%} ({len(x_test):,} images)")
+    print(f"  parameters      {metrics.params:,} ({metrics.model_bytes / 1e6:.1f} MB on disk as Keras, "
+          f"{metrics.tflite_bytes / 1e6:.1f} MB as {model_folder.TFLITE_FILE})")
     print(f"  model folder    {output_dir}/  (load: keras.saving.load_model('{output_dir}'))")
     print(f"  model card      {output_dir / model_folder.CARD_FILE}")
     print(f"  plots           {assets}/")
@@ -194,7 +204,7 @@ def main(argv=None) -> int:
         try:
             pushed = hub_io.push_model_folder(
                 output_dir, args.push_to_hub, private=args.private, revision=args.revision,
-                commit_message=f"Train {recipe.name} recipe: test accuracy {metrics['test_accuracy']:.2%}")
+                commit_message=f"Train {recipe.name} recipe: test accuracy {metrics.test_accuracy:.2%}")
         except hub_io.PushError as err:
             print(f"\nerror: {err}", file=sys.stderr)
             return 1

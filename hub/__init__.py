@@ -1,13 +1,14 @@
-"""The MNIST digit model package shared by train.py and the Gradio Space.
+"""The MNIST digit model package shared by train.py and the Gradio Space (distribution `mnist-cnn-hub`).
 
     from hub import MnistClassifier
     clf = MnistClassifier.from_pretrained("your-name/mnist-cnn")   # or a local model folder
     clf.predict("digit.png")
 
-Submodules import TensorFlow only when needed, so `import hub` itself is cheap.
+Inference needs numpy, Pillow, SciPy, huggingface_hub and ai-edge-litert, not TensorFlow; training and the model
+card need the `train` extra. Submodules are imported on first use, so `import hub` itself is cheap.
 """
 
-__all__ = ["MnistClassifier", "Prediction"]
+__all__ = ["MnistClassifier", "ModelLoadError", "Prediction"]
 
 
 def __getattr__(name):

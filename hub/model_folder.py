@@ -1,10 +1,11 @@
-"""The Hub-ready model folder: Keras' native files plus what our loader and the model card need.
+"""The Hub-ready model folder: Keras' native files, the LiteRT file, and what our loader and the card need.
 
 Layout (the same locally, in the Hub repo and in the Hugging Face cache):
-    config.json, metadata.json, model.weights.h5   Keras 3 native format (`hf://` compatible)
+    model.tflite                                   the network for inference without TensorFlow (hub.classifier)
+    config.json, metadata.json, model.weights.h5   Keras 3 native format (`keras.saving.load_model("hf://...")`)
     classifier.json                                labels and input contract for hub.classifier
-    metrics.json                                   every figure of the run that wrote the folder
-    README.md                                      the model card
+    metrics.json                                   every figure of the run that wrote the folder (hub.metrics)
+    README.md                                      the model card (hub.card)
     assets/*.png                                   plots embedded in the card
 """
 
@@ -15,14 +16,19 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
+TFLITE_FILE = "model.tflite"
 CLASSIFIER_FILE = "classifier.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
 ASSETS_DIR = "assets"
+# What a folder needs to be pushed: the Keras files keep `hf://` working; model.tflite is optional (older folders).
 REQUIRED_FILES = KERAS_FILES + (CLASSIFIER_FILE,)
 
-LABELS = [str(d) for d in range(10)]
+NUM_CLASSES = 10
+LABELS = [str(d) for d in range(NUM_CLASSES)]
 CLASSIFIER_CONFIG = {
     "format": "mnist-digit-classifier",
     "format_version": 1,
@@ -32,25 +38,25 @@ CLASSIFIER_CONFIG = {
 }
 
 
+class LiteRTMismatchError(RuntimeError):
+    """model.tflite does not answer like the Keras model it was converted from."""
+
+
 def write_json(folder: str | Path, name: str, data: dict) -> Path:
     path = Path(folder) / name
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
 
-def read_json(folder: str | Path, name: str) -> dict | None:
-    """A JSON file of the folder, or None when the folder has no such file."""
-    path = Path(folder) / name
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def save_model(model, folder: str | Path) -> Path:
-    """Write the Keras files and classifier.json; the card, metrics and plots are added by the caller.
+    """Write the Keras files, model.tflite and classifier.json; the card, metrics and plots are added by the caller.
 
     Only the inference model is saved, without the optimizer's state (two thirds of a trained
     model's file). Keras saves through a fresh folder: its saver fails on a folder whose assets/
     already exists (ours holds the plots), and a re-run must overwrite the old files cleanly.
     """
+    from hub import litert
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     inference_model = model.__class__.from_config(model.get_config())
@@ -59,17 +65,40 @@ def save_model(model, folder: str | Path) -> Path:
         inference_model.save(tmp, zipped=False)
         for name in KERAS_FILES:
             shutil.copyfile(Path(tmp) / name, folder / name)
+    (folder / TFLITE_FILE).write_bytes(litert.convert(inference_model))
     write_json(folder, CLASSIFIER_FILE, CLASSIFIER_CONFIG)
     return folder
+
+
+def check_tflite(folder: str | Path, images: np.ndarray, keras_probabilities: np.ndarray) -> float:
+    """Run the folder's model.tflite on `images` and compare with the Keras model's probabilities for them.
+
+    Returns the largest absolute difference of any probability. Raises LiteRTMismatchError if any image gets a
+    different digit: a published model must answer the same through LiteRT and through `hf://` Keras.
+    """
+    from hub import litert
+
+    runtime = litert.LiteRTModel((Path(folder) / TFLITE_FILE).read_bytes())
+    keras_probabilities = np.asarray(keras_probabilities, np.float32)
+    got = np.concatenate([runtime(images[i:i + 1024]) for i in range(0, len(images), 1024)])
+    if got.shape != keras_probabilities.shape:
+        raise LiteRTMismatchError(f"{TFLITE_FILE} answers with shape {got.shape}, the Keras model with "
+                                  f"{keras_probabilities.shape}.")
+    differ = np.flatnonzero(got.argmax(axis=1) != keras_probabilities.argmax(axis=1))
+    max_abs_diff = float(np.max(np.abs(got - keras_probabilities)))
+    if len(differ):
+        raise LiteRTMismatchError(
+            f"{TFLITE_FILE} in {folder} predicts a different digit than the Keras model for {len(differ)} of "
+            f"{len(images):,} test images (first indices {differ[:10].tolist()}; largest probability difference "
+            f"{max_abs_diff:.3g}). The conversion is broken: do not publish this folder; report the TensorFlow "
+            "and ai-edge-litert versions."
+        )
+    return max_abs_diff
 
 
 def model_bytes(folder: str | Path) -> int:
     """Size of the files a Keras user downloads to run the model."""
     return sum((Path(folder) / name).stat().st_size for name in KERAS_FILES)
-
-
-def missing_files(folder: str | Path) -> list[str]:
-    return [name for name in REQUIRED_FILES if not (Path(folder) / name).is_file()]
 
 
 def load_keras_model(folder: str | Path):

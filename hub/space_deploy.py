@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from hub.hub_io import HubError, PushError, _api, _endpoint, _short
+from hub.hub_io import HubError, PushError, api, describe_error, endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_DIR = ROOT / "space"
@@ -98,14 +98,10 @@ def deploy_space(space_id: str, model_id: str, *, private: bool | None = None, c
 
     Raises SpaceConfigError for a bad space/ folder, PushError (with the retry command) for Hub failures.
     """
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RepositoryNotFoundError
-
-    from hub.hub_io import _explain_http_error
+    from huggingface_hub.errors import RepositoryNotFoundError
 
     args = ["python", "-m", "hub.space_deploy", space_id, "--model-id", model_id] + (["--private"] if private else [])
     retry = shlex.join(args)
-    endpoint = _endpoint()
 
     def fail(message, cause):
         error = PushError(f"Deploying Space '{space_id}' failed: {message}\nRetry with:\n  {retry}", retry)
@@ -113,29 +109,29 @@ def deploy_space(space_id: str, model_id: str, *, private: bool | None = None, c
         return error
 
     operations = build_operations(model_id, space_dir, hub_dir)
-    api = _api(token)
+    client = api(token)
     try:
-        try:
-            model = api.model_info(model_id)
-        except RepositoryNotFoundError as e:
-            raise fail(f"model repo '{model_id}' does not exist on {endpoint} (or is not visible with this token). "
-                       "Push the model first: python -m hub.push outputs/mnist-cnn " + model_id, e) from e
-        if model.private:
-            print(f"warning: model repo '{model_id}' is private; the Space can only load it if you add an HF_TOKEN "
-                  "secret with read access in the Space settings.", file=sys.stderr)
-        api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        return api.create_commit(space_id, operations, repo_type="space",
-                                 commit_message=commit_message or f"Deploy MNIST demo for {model_id}")
-    except PushError:
-        raise
-    except LocalTokenNotFoundError as e:
-        raise fail("no Hugging Face token found. Set HF_TOKEN or run `hf auth login`.", e) from e
-    except HfHubHTTPError as e:
-        raise fail(_explain_http_error(e, space_id, "main", endpoint), e) from e
-    except (httpx2.HTTPError, OSError) as e:
-        raise fail(f"could not reach the Hub at {endpoint} ({_short(e)}).", e) from e
-    except ValueError as e:  # README metadata rejected by the Hub's validate-yaml
-        raise fail(str(e), e) from e
+        model = client.model_info(model_id)
+    except RepositoryNotFoundError as e:  # the Space would start with nothing to serve
+        raise fail(f"{describe_error(e, repo_id=model_id, action='download')} Push the model first: "
+                   f"python -m hub.push outputs/mnist-cnn {model_id}", e) from e
+    except Exception as e:
+        explained = describe_error(e, repo_id=model_id, action="download")
+        if explained is None:
+            raise
+        raise fail(explained, e) from e
+    if model.private:
+        print(f"warning: model repo '{model_id}' is private; the Space can only load it if you add an HF_TOKEN "
+              "secret with read access in the Space settings.", file=sys.stderr)
+    try:
+        client.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        return client.create_commit(space_id, operations, repo_type="space",
+                                    commit_message=commit_message or f"Deploy MNIST demo for {model_id}")
+    except Exception as e:
+        explained = describe_error(e, repo_id=space_id, action="write", repo_type="space")
+        if explained is None:
+            raise
+        raise fail(explained, e) from e
 
 
 def main(argv=None) -> int:
@@ -153,7 +149,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"Deployed {args.space_id} (model {args.model_id}), commit {commit.oid[:12]}: "
-          f"{_endpoint()}/spaces/{args.space_id}")
+          f"{endpoint()}/spaces/{args.space_id}")
     return 0
 
 

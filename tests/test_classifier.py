@@ -1,11 +1,16 @@
-"""MnistClassifier on a local model folder: input kinds, single vs many, agreement with the bare model, errors."""
+"""MnistClassifier on a local model folder: model.tflite agrees with Keras, no TensorFlow at inference, inputs, errors."""
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -13,6 +18,14 @@ def clf(model_dir):
     from hub.classifier import MnistClassifier
 
     return MnistClassifier.from_pretrained(model_dir)
+
+
+@pytest.fixture(scope="module")
+def keras_model(model_dir):
+    """The same network from the folder's Keras files: the reference model.tflite must agree with."""
+    from hub.model_folder import load_keras_model
+
+    return load_keras_model(model_dir)
 
 
 def _sketch(mode="RGBA", size=800):
@@ -24,11 +37,11 @@ def _sketch(mode="RGBA", size=800):
     return image
 
 
-def test_predict_matches_bare_model_on_mnist_arrays(clf):
+def test_predict_matches_the_keras_model_on_mnist_arrays(clf, keras_model):
     x = np.random.default_rng(1).integers(0, 256, size=(8, 28, 28), dtype=np.uint8)
     x[:, [0, -1], :] = 0  # dark border: MNIST form, taken as is
     x[:, :, [0, -1]] = 0
-    expected = np.asarray(clf.model(x[..., None].astype("float32") / 255.0, training=False))
+    expected = np.asarray(keras_model(x[..., None].astype("float32") / 255.0, training=False))
     np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-6)
     predictions = clf.predict(x)
     assert isinstance(predictions, list) and len(predictions) == 8
@@ -39,40 +52,73 @@ def test_predict_matches_bare_model_on_mnist_arrays(clf):
     assert p.confidence == max(p.probabilities.values())
 
 
-def test_litert_runtime_matches_the_keras_model_at_every_batch_size(clf):
-    """The fast path is the same network: a converted copy must not drift from what Keras computes."""
+def test_model_tflite_matches_the_keras_model_at_every_batch_size(clf, keras_model):
+    """The fast path is the same network: the converted file must not drift from what Keras computes."""
     from hub.classifier import LiteRTModel
 
-    assert isinstance(clf.runtime, LiteRTModel), "ai_edge_litert is in requirements.txt: the fast path must be used"
+    assert isinstance(clf.runtime, LiteRTModel)
+    assert clf.runtime.flatbuffer == (clf.folder / "model.tflite").read_bytes()  # the file, not a conversion
     x = np.random.default_rng(2).random((40, 28, 28, 1), dtype=np.float32)
-    expected = np.asarray(clf.model(x, training=False))
+    expected = np.asarray(keras_model(x, training=False))
     for n in (1, 3, 16, 17, 40, 1):  # one thread, several threads, and back (interpreter resized each time)
         np.testing.assert_allclose(clf.runtime(x[:n]), expected[:n], atol=1e-6)
 
 
-def test_litert_runtime_is_per_thread(clf):
+def test_litert_runtime_is_per_thread(clf, keras_model):
     """Interpreters are not thread-safe: concurrent callers must each get right answers."""
     import concurrent.futures
 
     x = np.random.default_rng(3).random((8, 1, 28, 28, 1), dtype=np.float32)
-    expected = [np.asarray(clf.model(image, training=False)) for image in x]
+    expected = [np.asarray(keras_model(image, training=False)) for image in x]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda i: [clf.runtime(x[i]) for _ in range(20)][-1], range(8)))
     for got, want in zip(results, expected):
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_without_litert_the_model_runs_through_tensorflow(clf, monkeypatch):
-    from hub import classifier
+def test_inference_imports_neither_tensorflow_nor_keras(model_dir):
+    """A fresh process loads the folder and predicts; TensorFlow and Keras must never have been imported."""
+    script = (
+        "import sys, numpy as np\n"
+        "from PIL import Image, ImageDraw\n"
+        "from hub import MnistClassifier\n"
+        "from hub.litert import LiteRTModel\n"
+        f"clf = MnistClassifier.from_pretrained({str(model_dir)!r})\n"
+        "image = Image.new('L', (200, 200), 255)\n"
+        "ImageDraw.Draw(image).line([(100, 40), (100, 160)], fill=0, width=12)\n"
+        "print('LABEL', clf.predict(image).label, isinstance(clf.runtime, LiteRTModel))\n"
+        "print('BATCH', clf.predict_proba(np.zeros((3, 28, 28), np.uint8) + 1).shape)\n"
+        "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'tf_keras'}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "LABEL 1 True" in proc.stdout and "BATCH (3, 10)" in proc.stdout
+    assert "HEAVY []" in proc.stdout, proc.stdout
+
+
+def test_folder_without_tflite_loads_from_the_keras_files(model_dir, clf, tmp_path):
+    """Folders and repos from before model.tflite: the Keras model, converted in memory, answers the same."""
+    from hub.classifier import LiteRTModel, MnistClassifier
+
+    folder = shutil.copytree(model_dir, tmp_path / "keras-only")
+    (folder / "model.tflite").unlink()
+    old = MnistClassifier.from_pretrained(folder)
+    assert isinstance(old.runtime, LiteRTModel)
+    x = np.random.default_rng(5).random((20, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(old.predict_proba(x), clf.predict_proba(x), atol=1e-6)
+
+
+def test_without_litert_the_keras_model_runs_through_tensorflow(keras_model, monkeypatch):
+    from hub import classifier, litert
 
     def no_litert(model):
         raise ImportError("No module named 'ai_edge_litert'")
 
-    monkeypatch.setattr(classifier.LiteRTModel, "from_keras", no_litert)
-    run = classifier._fast_call(clf.model)
+    monkeypatch.setattr(litert, "convert", no_litert)
+    run = classifier.keras_runtime(keras_model)
     assert not isinstance(run, classifier.LiteRTModel)
     x = np.random.default_rng(4).random((2, 28, 28, 1), dtype=np.float32)
-    np.testing.assert_allclose(run(x), np.asarray(clf.model(x, training=False)), atol=1e-6)
+    np.testing.assert_allclose(run(x), np.asarray(keras_model(x, training=False)), atol=1e-6)
 
 
 def test_single_image_inputs_give_one_prediction(clf, tmp_path):
@@ -120,8 +166,13 @@ def test_local_folder_errors(model_dir, tmp_path):
     folder = shutil.copytree(model_dir, tmp_path / "model")
     (folder / "metrics.json").unlink()
     assert MnistClassifier.from_pretrained(folder).metrics is None
-    (folder / "model.weights.h5").unlink()
-    with pytest.raises(ModelLoadError, match="missing model.weights.h5"):
+    (folder / "model.weights.h5").unlink()  # model.tflite is what runs: the Keras files are not needed
+    assert MnistClassifier.from_pretrained(folder).runtime.flatbuffer == (folder / "model.tflite").read_bytes()
+    (folder / "model.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(ModelLoadError, match="model.tflite in the folder .* could not be loaded by LiteRT"):
+        MnistClassifier.from_pretrained(folder)
+    (folder / "model.tflite").unlink()
+    with pytest.raises(ModelLoadError, match="has no model.tflite and is missing model.weights.h5"):
         MnistClassifier.from_pretrained(folder)
     (folder / "classifier.json").unlink()
     with pytest.raises(NotAnMnistClassifierError, match="not an MNIST classifier repo made by this project"):
@@ -129,4 +180,9 @@ def test_local_folder_errors(model_dir, tmp_path):
     (folder / "classifier.json").write_text(json.dumps({"format": "mnist-digit-classifier", "format_version": 9,
                                                         "labels": list("0123456789")}))
     with pytest.raises(ModelLoadError, match="format_version 9"):
+        MnistClassifier.from_pretrained(folder)
+    (folder / "classifier.json").write_text(json.dumps({"format": "mnist-digit-classifier", "format_version": 1,
+                                                        "labels": list("01234")}))
+    shutil.copyfile(model_dir / "model.tflite", folder / "model.tflite")
+    with pytest.raises(ModelLoadError, match="has 10 outputs but classifier.json lists 5 labels"):
         MnistClassifier.from_pretrained(folder)

@@ -50,7 +50,6 @@ def test_live_push_and_load(model_dir, tmp_path):
         keras.saving.load_model("hf://" + repo)
         print("LIVE OK", result.commit_url)
     """)
-    env = dict(LIVE, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=LIVE, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0 and "LIVE OK" in proc.stdout, proc.stderr[-3000:]

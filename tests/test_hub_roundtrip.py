@@ -48,15 +48,16 @@ def test_push_creates_one_commit_with_the_folder(hub_server, pushed, model_dir):
     files = set(api.list_repo_files("tester/mnist-cnn", revision=pushed.commit_sha))
     local = {p.relative_to(model_dir).as_posix() for p in Path(model_dir).rglob("*") if p.is_file()}
     assert local <= files
-    assert {"config.json", "metadata.json", "model.weights.h5", "classifier.json", "README.md"} <= files
+    assert {"model.tflite", "config.json", "metadata.json", "model.weights.h5", "classifier.json", "README.md"} <= files
 
 
-def test_load_by_repo_id_into_empty_cache_matches_local_model(hub_server, pushed, local_clf, tmp_path):
+def test_load_by_repo_id_into_empty_cache_matches_local_model(hub_server, pushed, local_clf, model_dir, tmp_path):
     from hub.classifier import MnistClassifier
 
     clf = MnistClassifier.from_pretrained("tester/mnist-cnn", cache_dir=tmp_path / "cache")
     assert clf.commit_hash is not None
     assert str(tmp_path / "cache") in str(clf.folder)
+    assert clf.runtime.flatbuffer == (model_dir / "model.tflite").read_bytes()  # downloaded, not converted
     np.testing.assert_allclose(clf.predict_proba(SAMPLES), local_clf.predict_proba(SAMPLES), atol=1e-6)
     assert [p.label for p in clf.predict(SAMPLES)] == [p.label for p in local_clf.predict(SAMPLES)]
     assert clf.config["format"] == "mnist-digit-classifier"
@@ -75,6 +76,24 @@ def test_keras_hf_uri_loads_the_same_model(hub_server, pushed, local_clf):
     np.testing.assert_allclose(np.asarray(model(x)), local_clf.predict_proba(x), atol=1e-6)
 
 
+def test_repo_without_tflite_loads_both_ways(hub_server, model_dir, local_clf, tmp_path):
+    """Repos pushed before model.tflite existed: MnistClassifier converts the Keras files, hf:// still works."""
+    import keras
+
+    from hub.classifier import MnistClassifier
+    from hub.hub_io import push_model_folder
+
+    folder = _copy_folder(model_dir, tmp_path / "model")
+    (folder / "model.tflite").unlink()
+    push_model_folder(folder, "tester/keras-only", commit_message="Keras files only")
+    clf = MnistClassifier.from_pretrained("tester/keras-only", cache_dir=tmp_path / "cache")
+    assert not (clf.folder / "model.tflite").exists()
+    x = SAMPLES[..., None].astype("float32") / 255.0
+    np.testing.assert_allclose(clf.predict_proba(x), local_clf.predict_proba(x), atol=1e-6)
+    model = keras.saving.load_model("hf://tester/keras-only")
+    np.testing.assert_allclose(np.asarray(model(x)), local_clf.predict_proba(x), atol=1e-6)
+
+
 def test_push_twice_then_load_first_commit_by_sha(hub_server, model_dir, tmp_path):
     from hub.classifier import MnistClassifier
     from hub.hub_io import push_model_folder
@@ -82,15 +101,15 @@ def test_push_twice_then_load_first_commit_by_sha(hub_server, model_dir, tmp_pat
     folder = _copy_folder(model_dir, tmp_path / "model")
     first = push_model_folder(folder, "tester/twice", commit_message="v1")
     metrics = json.loads((folder / "metrics.json").read_text())
-    metrics["note"] = "second run"
+    metrics["date"] = "second run"
     (folder / "metrics.json").write_text(json.dumps(metrics))
     second = push_model_folder(folder, "tester/twice", commit_message="v2")
     assert first.commit_sha != second.commit_sha
 
     old = MnistClassifier.from_pretrained("tester/twice", revision=first.commit_sha, cache_dir=tmp_path / "c")
     new = MnistClassifier.from_pretrained("tester/twice", cache_dir=tmp_path / "c")
-    assert old.commit_hash == first.commit_sha and "note" not in old.metrics
-    assert new.commit_hash == second.commit_sha and new.metrics["note"] == "second run"
+    assert old.commit_hash == first.commit_sha and old.metrics["date"] != "second run"
+    assert new.commit_hash == second.commit_sha and new.metrics["date"] == "second run"
 
 
 def test_push_to_branch_and_load_by_branch_and_tag(hub_server, model_dir, tmp_path):
@@ -129,7 +148,7 @@ def test_offline_reload_from_cache(hub_server, pushed, tmp_path, monkeypatch):
         MnistClassifier.from_pretrained("tester/mnist-cnn", cache_dir=tmp_path / "empty")
 
 
-@pytest.mark.slow  # ~6-16 s: a fresh process imports TensorFlow; test_offline_reload_from_cache covers it in-process
+@pytest.mark.slow  # a fresh process; test_offline_reload_from_cache covers it in-process
 def test_hf_hub_offline_env_var_in_a_fresh_process(hub_server, pushed, tmp_path):
     """The real switch users flip: HF_HUB_OFFLINE=1 in the environment of a new Python process."""
     import os
@@ -148,8 +167,8 @@ def test_hf_hub_offline_env_var_in_a_fresh_process(hub_server, pushed, tmp_path)
         "except ModelLoadError as e:\n"
         "    print('ERROR', e)\n"
     )
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
+    root = Path(__file__).resolve().parent.parent  # `python -c` imports hub from its working directory
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="3")
     before = len(hub_server.state.requests)
     proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True,
                           timeout=300)
@@ -310,7 +329,7 @@ def test_push_to_stopped_server_keeps_folder_and_prints_retry(hub_server, model_
 
     from hub.hub_io import PushError, push_model_folder
 
-    with pytest.raises(PushError, match=r"(?s)could not reach the Hub.*intact.*python -m hub.push") as info:
+    with pytest.raises(PushError, match=r"(?s)Could not reach the Hub.*intact.*python -m hub.push") as info:
         push_model_folder(folder, "tester/mnist-cnn", commit_message="retry me")
     assert info.value.retry_command == f"python -m hub.push {folder} tester/mnist-cnn --message 'retry me'"
     assert _snapshot(folder) == before

@@ -81,7 +81,7 @@ def test_deploy_errors(hub_server, space_dir, model_repo):
     from hub.hub_io import PushError
     from hub.space_deploy import SpaceConfigError, deploy_space
 
-    with pytest.raises(PushError, match=r"model repo 'tester/missing' does not exist.*Push the model first"):
+    with pytest.raises(PushError, match=r"Model repo 'tester/missing' was not found.*Push the model first"):
         deploy_space("tester/demo2", "tester/missing", space_dir=space_dir)
     readme = space_dir / "README.md"
     readme.write_text(README.replace("sdk_version: 6.31.0", "sdk_version: 5.0.0"), encoding="utf-8")

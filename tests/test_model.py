@@ -42,4 +42,17 @@ def test_saved_model_loads_in_safe_mode_without_optimizer_state(tmp_path):
     np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(model(x)), atol=1e-6)
     weights = 4 * model.count_params()
     assert model_folder.model_bytes(tmp_path) < 1.5 * weights + 100_000  # no Adam moments saved
-    assert model_folder.missing_files(tmp_path) == []
+
+
+def test_tflite_check_measures_the_difference_and_fails_on_another_digit(tmp_path):
+    model = build_model("classic")
+    model_folder.save_model(model, tmp_path)
+    x = np.random.default_rng(2).random((50, 28, 28, 1), dtype=np.float32)
+    keras_probabilities = np.asarray(model(x, training=False))
+    difference = model_folder.check_tflite(tmp_path, x, keras_probabilities)
+    assert difference < 1e-5  # the same float32 network, computed by another runtime
+    assert difference == model_folder.check_tflite(tmp_path, x, keras_probabilities)
+    other = keras_probabilities.copy()
+    other[7] = np.roll(other[7], 1)  # one image whose digit changed
+    with pytest.raises(model_folder.LiteRTMismatchError, match=r"different digit .* for 1 of 50 test images .*\[7\]"):
+        model_folder.check_tflite(tmp_path, x, other)

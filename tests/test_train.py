@@ -52,8 +52,8 @@ def test_validation_set_larger_than_the_training_set(tmp_path, capsys):
 
 
 def test_model_folder_is_complete(model_dir):
-    for name in (*model_folder.KERAS_FILES, model_folder.CLASSIFIER_FILE, model_folder.METRICS_FILE,
-                 model_folder.CARD_FILE):
+    for name in (*model_folder.KERAS_FILES, model_folder.TFLITE_FILE, model_folder.CLASSIFIER_FILE,
+                 model_folder.METRICS_FILE, model_folder.CARD_FILE):
         assert (model_dir / name).is_file(), name
     for name in ASSET_NAMES.values():
         assert (model_dir / "assets" / name).stat().st_size > 1000, name
@@ -72,6 +72,18 @@ def test_reloaded_model_predicts_like_the_metrics_say(model_dir):
     assert metrics["test_samples"] == 10000 and metrics["train_samples"] == 15000
     assert metrics["val_samples"] == 5000 and metrics["epochs_run"] == 2
     assert metrics["params"] == model.count_params()
+
+
+def test_tflite_answers_like_the_keras_model_on_the_test_set(model_dir):
+    """The figure train.py recorded is the one a re-run of the check finds (all 10,000 images, same digits)."""
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    model = model_folder.load_keras_model(model_dir)
+    x_test = mnist_to_input(load_mnist().x_test)
+    keras_probabilities = model.predict(x_test, batch_size=1024, verbose=0)
+    difference = model_folder.check_tflite(model_dir, x_test, keras_probabilities)
+    assert difference == pytest.approx(metrics["tflite_max_abs_diff"], rel=1e-3, abs=1e-9)
+    assert difference < 1e-4
+    assert metrics["tflite_bytes"] == (model_dir / model_folder.TFLITE_FILE).stat().st_size
 
 
 def test_card_holds_this_runs_accuracy(model_dir):
