@@ -1,12 +1,11 @@
 """Shared fixtures. The local Hub server's environment must be set before anything imports
-huggingface_hub (it reads HF_ENDPOINT at import time), so that comes first."""
+huggingface_hub (it reads HF_ENDPOINT at import time), so that comes first.
+
+`train`, `tests.hub_server` and `hub` import from the checkout: pytest puts the repository root on sys.path
+(`pythonpath` in pyproject.toml)."""
 
 import os
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
