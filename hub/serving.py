@@ -1,24 +1,32 @@
-"""Predictions for a web server, made in a worker process so the server's own process only serves HTTP.
+"""Predictions for a web server, made in worker processes so the server's own process only serves HTTP.
 
-Why: decoding and preprocessing an image is Python and numpy work that holds the GIL, and Gradio's event loop needs
-that same GIL to answer every other request. On a 2-core machine, with the work in the server process, 8 concurrent
-API clients got about 60-70% of a do-nothing app's throughput and one client waited ~1.5 ms longer per call than
-with the work in a worker process (benchmarks/api.py). A worker also contains crashes: if an image kills it, a new
-worker is started and the server keeps answering.
+Why processes: decoding and preprocessing an image is Python and numpy work that holds the GIL, which Gradio's
+event loop needs to answer everyone else (on 2 cores, 8 API clients got about 65% of a do-nothing app's throughput
+with the work in the server process). A process also contains what a thread cannot: an image that crashes a
+decoder, or runs past the time limit, ends only its own worker, which is replaced.
 
-The worker needs no TensorFlow: it runs the network from the classifier's LiteRT flatbuffer (`LiteRTModel`).
-Without LiteRT (another Keras backend) predictions run in a thread of the server process instead.
+How: each worker is a `concurrent.futures.ProcessPoolExecutor` of one process. One executor per worker, not one of
+N, because a process that dies breaks its whole executor: with one each, a death fails at most the request that
+worker held. There is one queue, Gradio's: the app gives every predicting event the concurrency group
+`CONCURRENCY_ID` limited to `DigitPredictor.workers`, so a request always finds a free worker here.
+
+A worker loads the classifier from its model folder (model.tflite: no TensorFlow) and runs what
+`MnistClassifier.predict` runs, `preprocess.to_model_batch` then `predict_proba`, so the app, the API and the
+Python package give the same answer for every input.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import io
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -26,46 +34,27 @@ from hub import preprocess
 
 log = logging.getLogger(__name__)
 
-
-class WorkerCrashedError(RuntimeError):
-    """The worker process died while handling an image (a new one has been started)."""
-
-
-def predict_digit(source, model, labels) -> tuple[dict[str, float], np.ndarray]:
-    """({label: probability}, the 28x28 model input) for one image: `preprocess.to_mnist`, then one model call."""
-    digit = preprocess.to_mnist(source)
-    probabilities = model(digit[np.newaxis, :, :, np.newaxis])[0]
-    return {label: float(p) for label, p in zip(labels, probabilities)}, digit
+CONCURRENCY_ID = "predict"  # the Gradio concurrency group of every event that predicts
+DEFAULT_TIME_LIMIT_S = 5.0  # per image; the largest image hub.images accepts takes about 1 s on 2 cores
 
 
-def _serve(conn, flatbuffer: bytes, labels: list[str], server_pid: int) -> None:
-    """A worker process: load the model, say ready, then answer one image at a time until the pipe closes."""
-    from hub.classifier import LiteRTModel
-
-    threading.Thread(target=_exit_with_server, args=(server_pid,), name="exit-with-server", daemon=True).start()
-    model = LiteRTModel(flatbuffer)
-    model(np.zeros((1, 28, 28, 1), np.float32))  # its interpreter exists before the first request
-    conn.send("ready")
-    while True:
-        try:
-            source = conn.recv()
-        except EOFError:  # the server closed its end
-            return
-        try:
-            answer = (True, predict_digit(source, model, labels))
-        except Exception as e:  # ImageInputError and friends go back to the server, to be raised there
-            answer = (False, e)
-        try:
-            conn.send(answer)
-        except Exception:  # an exception that cannot be pickled
-            conn.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
+class WorkerError(RuntimeError):
+    """The image was not answered because its worker process ended (a new worker has been started)."""
 
 
-def _exit_with_server(server_pid: int) -> None:
-    """End this worker once the server is gone (killed, not shut down), whatever the worker is doing."""
-    while os.getppid() == server_pid:
-        time.sleep(1.0)
-    os._exit(0)
+class WorkerCrashedError(WorkerError):
+    """The worker process died while handling the image."""
+
+
+class TimeLimitError(WorkerError):
+    """The image took longer than the time limit; its worker was ended."""
+
+
+def predict_digit(clf, source) -> tuple[dict[str, float], np.ndarray]:
+    """({label: probability}, the 28x28 model input) for one image, by the steps `MnistClassifier.predict` takes."""
+    batch = preprocess.to_model_batch([source])
+    probabilities = clf.predict_proba(batch)[0]
+    return {label: float(p) for label, p in zip(clf.labels, probabilities)}, batch[0, :, :, 0]
 
 
 def default_workers() -> int:
@@ -74,136 +63,142 @@ def default_workers() -> int:
     return int(configured) if configured.isdigit() else max(1, (os.cpu_count() or 2) // 2)
 
 
+def default_time_limit() -> float:
+    """PREDICT_TIME_LIMIT (seconds per image), else DEFAULT_TIME_LIMIT_S."""
+    configured = os.environ.get("PREDICT_TIME_LIMIT", "").strip()
+    try:
+        return float(configured) if configured else DEFAULT_TIME_LIMIT_S
+    except ValueError:
+        raise ValueError(f"PREDICT_TIME_LIMIT must be a number of seconds, not {configured!r}") from None
+
+
+# --------------------------------------------------------------------------- inside a worker process
+
+_worker_clf = None
+
+
+def _start_worker(folder: str) -> None:
+    """Worker initializer: leave with the server, load the classifier once."""
+    global _worker_clf
+    from hub.classifier import MnistClassifier
+
+    threading.Thread(target=_exit_with_server, name="exit-with-server", daemon=True).start()
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the time limit's alarm ends the process
+    _worker_clf = MnistClassifier.from_pretrained(folder)
+    predict_digit(_worker_clf, _warm_up_png())  # lazy imports and the interpreter now, not on the first request
+
+
+def _warm_up_png() -> bytes:
+    """A PNG of one stroke, so warming up takes the path an uploaded file takes."""
+    from PIL import Image
+
+    stroke = np.zeros((56, 56), np.uint8)
+    stroke[8:48, 26:30] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(stroke).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _exit_with_server() -> None:
+    """End this worker once the server is gone, even killed (its executor cannot tell the worker then)."""
+    multiprocessing.parent_process().join()
+    os._exit(0)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _predict_in_worker(source, time_limit: float):
+    """predict_digit under a hard time limit: past it the kernel ends this process, whatever code is running."""
+    signal.setitimer(signal.ITIMER_REAL, time_limit)
+    try:
+        return predict_digit(_worker_clf, source)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+# --------------------------------------------------------------------------- in the server
+
+
 class _Worker:
-    """One worker process and the server's end of its pipe, read from the event loop itself.
+    """One worker process behind its own executor; `pending` holds the futures it has not answered yet."""
 
-    Why not concurrent.futures.ProcessPoolExecutor: its results travel through two helper threads, and each
-    hand-over waits for the GIL that the busy event loop holds (measured: ~1.5 ms more per request than
-    answering in-process). Here the event loop writes the request and is woken by the answer's bytes.
-    """
+    def __init__(self, folder: str):
+        self.executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_worker, initargs=(folder,))
+        self.pending: set = set()
+        self.ready = self.submit(_ready)  # starts the process now, not on the first request
 
-    def __init__(self, flatbuffer: bytes, labels: list[str]):
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: fork is unsafe next to threads
-        self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs, flatbuffer, labels, os.getpid()),
-                                       name="mnist-predict", daemon=True)
-        self.process.start()
-        theirs.close()
-
-    def wait_ready(self, timeout: float) -> None:
-        if not self.conn.poll(timeout) or self.conn.recv() != "ready":
-            raise RuntimeError(f"the prediction worker did not start within {timeout:.0f} s")
-
-    async def call(self, source, on_late_answer):
-        """Send one image, await the answer; EOFError/OSError if the worker is (or becomes) dead.
-
-        If the caller is cancelled first (a client went away), the answer still arrives: it is read and dropped
-        here, so the next request cannot receive it, and `on_late_answer()` then says the worker is free again.
-        """
-        loop = asyncio.get_running_loop()
-        answered = loop.create_future()
-        fd = self.conn.fileno()
-
-        def readable():
-            try:
-                message = self.conn.recv()
-            except (EOFError, OSError) as e:
-                message = e
-            if message == "ready":  # a new worker announcing itself: keep waiting
-                return
-            loop.remove_reader(fd)
-            if answered.cancelled():
-                on_late_answer()
-            elif isinstance(message, Exception):
-                answered.set_exception(message)
-            else:
-                answered.set_result(message)
-
-        self.conn.send(source)
-        loop.add_reader(fd, readable)
-        ok, value = await answered  # cancelled: the reader stays until the answer is in
-        if not ok:
-            raise value
-        return value
+    def submit(self, fn, *args):
+        """Submit without blocking: the process starts here (a small payload, never more than a pipe holds)."""
+        future = self.executor.submit(fn, *args)
+        self.pending.add(future)
+        future.add_done_callback(self.pending.discard)
+        return future
 
     def stop(self) -> None:
-        self.conn.close()
-        self.process.join(timeout=5)
-        if self.process.is_alive():
-            self.process.kill()
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class DigitPredictor:
     """`await predictor.predict(source)` -> ({label: probability}, 28x28 input), for any image `to_mnist` accepts.
 
-    Each worker handles one image at a time; requests beyond the number of workers wait for one to be free.
-    `workers=0` (or a classifier without LiteRT) predicts in a thread of this process.
+    `workers` processes (default PREDICT_WORKERS, else half the cores) each answer one image at a time, within
+    `time_limit` seconds (default PREDICT_TIME_LIMIT, else 5). `workers=0`, or a classifier without a model
+    folder, predicts in a thread of this process, without a time limit.
     """
 
-    def __init__(self, clf, workers: int | None = None):
+    def __init__(self, clf, workers: int | None = None, time_limit: float | None = None):
         self.clf = clf
-        self.labels = list(clf.labels)
-        self.flatbuffer = getattr(clf.runtime, "flatbuffer", None)
         self.workers = default_workers() if workers is None else workers
-        if self.flatbuffer is None:
+        self.time_limit = default_time_limit() if time_limit is None else time_limit
+        self.folder = str(clf.folder) if getattr(clf, "folder", None) is not None else None
+        if self.folder is None:
             self.workers = 0
-        self._lock = threading.Lock()  # guards _idle and _waiting (requests may come from several event loops)
-        self._idle = [_Worker(self.flatbuffer, self.labels) for _ in range(self.workers)]
-        self._waiting: collections.deque = collections.deque()
-        for worker in self._idle:  # started now, not on the first user's request
-            worker.wait_ready(timeout=120)
+        self._pool = [_Worker(self.folder) for _ in range(self.workers)]
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Block until every worker has loaded the model (for callers that must not answer before)."""
+        for worker in list(self._pool):
+            worker.ready.result(timeout=timeout)
 
     async def predict(self, source) -> tuple[dict[str, float], np.ndarray]:
         if not self.workers:
-            return await asyncio.to_thread(predict_digit, source, self.clf.runtime, self.labels)
-        worker = await self._acquire()
-        release = True
-        try:
-            # A worker that died (an image crashed a decoder, the OS killed it) is replaced and the request tried
-            # once more: a request that only met a dead worker is answered, one that kills two fails alone.
-            for attempt in (1, 2):
-                try:
-                    return await worker.call(source, on_late_answer=lambda w=worker: self._release(w))
-                except (EOFError, OSError) as e:
-                    log.warning("prediction worker died; starting a new one")
-                    worker.stop()
-                    worker = _Worker(self.flatbuffer, self.labels)
-                    if attempt == 2:
-                        raise WorkerCrashedError("the prediction worker stopped while handling this image") from e
-        except asyncio.CancelledError:
-            release = False  # still busy with this image: call() releases it once the answer is read
-            raise
-        finally:
-            if release:
-                self._release(worker)
+            return await asyncio.to_thread(predict_digit, self.clf, source)
+        # A worker that died before this request (killed, or while starting) is replaced without cost to it; one
+        # that dies during it is replaced and the request tried once more, so only an image that ends two workers,
+        # or one past the time limit, fails, and it fails alone.
+        deaths = 0
+        while True:
+            worker = min(self._pool, key=lambda w: len(w.pending))  # an idle one under Gradio's concurrency limit
+            start = time.monotonic()
+            try:
+                future = worker.submit(_predict_in_worker, source, self.time_limit)
+            except (BrokenProcessPool, OSError, RuntimeError):  # broken before this request: not its fault
+                self._replace(worker)
+                continue
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool as e:
+                self._replace(worker)
+                if time.monotonic() - start >= self.time_limit:
+                    raise TimeLimitError(
+                        f"This image took longer than {self.time_limit:g} s to process and was stopped. "
+                        "Try a smaller image (a photo of one digit, under a few megapixels).") from e
+                deaths += 1
+                if deaths == 2:
+                    raise WorkerCrashedError("The prediction worker stopped while handling this image (twice), "
+                                             "so it was not classified. Try another file (PNG or JPEG).") from e
 
-    async def _acquire(self) -> _Worker:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            loop = asyncio.get_running_loop()
-            turn = loop.create_future()
-            self._waiting.append((loop, turn))
-        return await turn
-
-    def _release(self, worker: _Worker) -> None:
-        with self._lock:
-            while self._waiting:
-                loop, turn = self._waiting.popleft()
-                if not turn.done():  # a cancelled request no longer wants it
-                    loop.call_soon_threadsafe(_hand_over, turn, worker, self)
-                    return
-            self._idle.append(worker)
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle, self.workers = self._idle, [], 0
-        for worker in idle:
+    def _replace(self, worker: _Worker) -> None:
+        """A new worker in the dead one's place (once, however many requests saw it die)."""
+        if worker in self._pool and self.workers:
+            log.warning("prediction worker ended; starting a new one")
+            self._pool[self._pool.index(worker)] = _Worker(self.folder)
             worker.stop()
 
-
-def _hand_over(turn: asyncio.Future, worker: _Worker, predictor: DigitPredictor) -> None:
-    if turn.done():  # cancelled between release and now: pass the worker on
-        predictor._release(worker)
-    else:
-        turn.set_result(worker)
+    def close(self) -> None:
+        pool, self._pool, self.workers = self._pool, [], 0
+        for worker in pool:
+            worker.stop()

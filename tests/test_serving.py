@@ -1,12 +1,23 @@
-"""hub.serving: predictions in a worker process give the in-process answers, and a dead worker is replaced."""
+"""hub.serving: predictions in worker processes give MnistClassifier's answers; a worker that dies, at any moment,
+costs at most the request it held; an image past the time limit ends its worker and gets a clear error."""
 
 import asyncio
+import io
 import os
 import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +32,7 @@ def digits(clf):
     from hub.serving import DigitPredictor
 
     predictor = DigitPredictor(clf, workers=1)
+    predictor.wait_ready()
     yield predictor
     predictor.close()
 
@@ -33,16 +45,27 @@ def _one(tmp_path):
     return str(path)
 
 
-def test_worker_gives_the_in_process_answer(clf, digits, tmp_path):
+def _top(probabilities):
+    return max(probabilities, key=probabilities.get)
+
+
+def _worker_pids(digits):
+    return [worker.ready.result(timeout=120) for worker in digits._pool]
+
+
+def test_worker_gives_mnist_classifiers_answer(clf, digits, tmp_path):
+    """The same steps as MnistClassifier.predict, for a file, a sketch array and an MNIST-form 28x28 array."""
     from hub import preprocess
 
-    path = _one(tmp_path)
-    probabilities, digit = asyncio.run(digits.predict(path))
-    expected = clf.predict_proba(path)[0]
-    assert list(probabilities) == clf.labels
-    np.testing.assert_allclose(list(probabilities.values()), expected, atol=1e-6)
-    np.testing.assert_array_equal(digit, preprocess.to_mnist(path))
-    assert max(probabilities, key=probabilities.get) == "1"
+    mnist_form = np.zeros((28, 28), np.uint8)
+    mnist_form[4:24, 13:16] = 255
+    for source in (_one(tmp_path), np.asarray(Image.open(_one(tmp_path))), mnist_form):
+        probabilities, digit = asyncio.run(digits.predict(source))
+        expected = clf.predict(source)
+        assert list(probabilities) == clf.labels
+        np.testing.assert_allclose(list(probabilities.values()), list(expected.probabilities.values()), atol=1e-6)
+        np.testing.assert_array_equal(digit, preprocess.to_model_batch([source])[0, :, :, 0])
+        assert _top(probabilities) == str(expected.label) == "1"
 
 
 def test_bad_input_raises_the_preprocessing_error_from_the_worker(digits, tmp_path):
@@ -55,30 +78,28 @@ def test_bad_input_raises_the_preprocessing_error_from_the_worker(digits, tmp_pa
         asyncio.run(digits.predict(np.full((100, 100), 255, np.uint8)))
 
 
-def _kill_workers(digits):
-    for worker in list(digits._idle):
-        os.kill(worker.process.pid, signal.SIGKILL)
-
-
 def test_a_dead_worker_is_replaced_and_the_request_answered(digits, tmp_path):
     """A worker the OS killed (between or during requests) costs nobody an answer."""
     path = _one(tmp_path)
-    asyncio.run(digits.predict(path))  # the worker is up
-    first = list(digits._idle)
+    first = _worker_pids(digits)
 
     async def killed_during_the_request():
         pending = asyncio.ensure_future(digits.predict(path))
-        await asyncio.sleep(0)  # sent
-        for worker in first:
-            os.kill(worker.process.pid, signal.SIGKILL)
+        await asyncio.sleep(0.001)  # submitted
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
         return await pending
 
     probabilities, _ = asyncio.run(killed_during_the_request())
-    assert max(probabilities, key=probabilities.get) == "1"
-    _kill_workers(digits)  # between requests
+    assert _top(probabilities) == "1"
+    second = _worker_pids(digits)
+    assert not set(second) & set(first)
+    for pid in second:  # between requests
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
     probabilities, _ = asyncio.run(digits.predict(path))
-    assert max(probabilities, key=probabilities.get) == "1"
-    assert not set(digits._idle) & set(first)
+    assert _top(probabilities) == "1"
+    assert not set(_worker_pids(digits)) & set(second)
 
 
 class _KillsTheWorker:
@@ -94,56 +115,42 @@ def test_an_input_that_kills_workers_fails_alone(digits, tmp_path):
     with pytest.raises(WorkerCrashedError, match="stopped while handling this image"):
         asyncio.run(digits.predict(_KillsTheWorker()))
     probabilities, _ = asyncio.run(digits.predict(_one(tmp_path)))
-    assert max(probabilities, key=probabilities.get) == "1"
+    assert _top(probabilities) == "1"
+
+
+class SlowFile(io.BytesIO):
+    """A file whose reading never ends in time, as a pathological image's decoding would not."""
+
+    def read(self, *args):
+        time.sleep(60)
+        return super().read(*args)
+
+
+def test_an_image_past_the_time_limit_ends_its_worker_and_gets_a_clear_error(clf, tmp_path):
+    from hub.serving import DigitPredictor, TimeLimitError
+
+    predictor = DigitPredictor(clf, workers=1, time_limit=1.0)
+    try:
+        predictor.wait_ready()
+        before = _worker_pids(predictor)
+        start = time.monotonic()
+        with pytest.raises(TimeLimitError, match="longer than 1 s"):
+            asyncio.run(predictor.predict(SlowFile(b"slow")))
+        assert time.monotonic() - start < 10
+        probabilities, _ = asyncio.run(predictor.predict(_one(tmp_path)))  # a new worker answers the next one
+        assert _top(probabilities) == "1"
+        assert not set(_worker_pids(predictor)) & set(before)
+    finally:
+        predictor.close()
 
 
 def test_zero_workers_predicts_in_process(clf, tmp_path):
     from hub.serving import DigitPredictor
 
     predictor = DigitPredictor(clf, workers=0)
-    assert not predictor._idle
+    assert not predictor._pool
     probabilities, _ = asyncio.run(predictor.predict(_one(tmp_path)))
-    assert max(probabilities, key=probabilities.get) == "1"
-
-
-SERVER = """
-import sys, types
-from hub.serving import DigitPredictor
-clf = types.SimpleNamespace(runtime=types.SimpleNamespace(flatbuffer=open(sys.argv[1], "rb").read()),
-                            labels=[str(d) for d in range(10)])
-predictor = DigitPredictor(clf, workers=1)
-print(*(worker.process.pid for worker in predictor._idle), flush=True)
-sys.stdin.read()  # until killed
-"""
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
-def test_workers_exit_when_the_server_is_killed(clf, tmp_path):
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    (tmp_path / "model.tflite").write_bytes(clf.runtime.flatbuffer)
-    root = Path(__file__).resolve().parent.parent
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path / "model.tflite")], cwd=root,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    workers = [int(pid) for pid in server.stdout.readline().split()]
-    assert workers and all(_running(pid) for pid in workers)
-    server.kill()  # SIGKILL: no atexit, no executor shutdown
-    server.wait()
-    deadline = time.monotonic() + 10
-    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not any(_running(pid) for pid in workers), "a worker outlived its server"
+    assert _top(probabilities) == "1"
 
 
 def test_a_cancelled_request_never_hands_its_answer_to_the_next(digits, tmp_path):
@@ -156,7 +163,7 @@ def test_a_cancelled_request_never_hands_its_answer_to_the_next(digits, tmp_path
 
     async def cancel_then_ask():
         first = asyncio.ensure_future(digits.predict(one))
-        await asyncio.sleep(0)  # sent to the worker
+        await asyncio.sleep(0.001)  # sent to the worker
         first.cancel()
         second = await digits.predict(zero_path)
         third = await digits.predict(one)
@@ -164,6 +171,151 @@ def test_a_cancelled_request_never_hands_its_answer_to_the_next(digits, tmp_path
 
     for _ in range(3):
         (second, _), (third, _) = asyncio.run(cancel_then_ask())
-        assert max(second, key=second.get) == "0"
-        assert max(third, key=third.get) == "1"
-    assert len(digits._idle) == digits.workers  # every worker came back
+        assert _top(second) == "0"
+        assert _top(third) == "1"
+
+
+# --------------------------------------------------------------------------- the server as a user starts it
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def _spawned_children(pid: int) -> set[int]:
+    """The multiprocessing "spawn" children of process `pid` (its prediction workers)."""
+    children = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if ppid == pid and b"spawn_main" in command:
+            children.add(int(entry))
+    return children
+
+
+SERVER = """
+import sys
+from hub.classifier import MnistClassifier
+from hub.serving import DigitPredictor
+if __name__ == "__main__":
+    predictor = DigitPredictor(MnistClassifier.from_pretrained(sys.argv[1]), workers=1)
+    predictor.wait_ready()
+    print(*(worker.ready.result() for worker in predictor._pool), flush=True)
+    sys.stdin.read()  # until killed
+"""
+
+
+@needs_proc
+def test_workers_exit_when_the_server_is_killed(model_dir, tmp_path):
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    server = subprocess.Popen([sys.executable, str(script), str(model_dir)], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    workers = [int(pid) for pid in server.stdout.readline().split()]
+    assert workers and all(_running(pid) for pid in workers)
+    server.kill()  # SIGKILL: no atexit, no executor shutdown
+    server.wait()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(pid) for pid in workers), "a worker outlived its server"
+
+
+def _http_predict(url: str, path: str, timeout: float = 60) -> dict:
+    """/predict over plain HTTP (upload, call, read the result stream): what curl users do."""
+    import json
+
+    with httpx.Client(timeout=timeout) as client:
+        with open(path, "rb") as handle:
+            uploaded = client.post(f"{url}/gradio_api/upload", files={"files": ("digit.png", handle, "image/png")})
+        data = {"data": [{"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}}]}
+        event_id = client.post(f"{url}/gradio_api/call/predict", json=data).json()["event_id"]
+        event = None
+        with client.stream("GET", f"{url}/gradio_api/call/predict/{event_id}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    return {"event": event, "data": json.loads(line.split(":", 1)[1])}
+    return {"event": event, "data": None}
+
+
+@pytest.fixture(scope="module")
+def app_server(model_dir, tmp_path_factory):
+    """`python space/app.py` with one worker, as a user starts it: (url, server pid)."""
+    from tests.test_app import free_port
+
+    port = free_port()
+    env = {**os.environ, "MODEL_ID": str(model_dir), "GRADIO_SERVER_NAME": "127.0.0.1", "PREDICT_WORKERS": "1",
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "space" / "app.py")], env=env, cwd=ROOT,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"space/app.py did not start (exit code {process.poll()}):\n"
+                            + log_path.read_text(errors="replace")[-3000:])
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@needs_proc
+def test_the_server_keeps_answering_when_workers_die_as_they_start(app_server):
+    """Issue 15 defect 1: kill the worker, send a request, kill its replacement as it appears. The server answers
+    every other request within 1 s meanwhile, and the request is answered (only a second death could fail it)."""
+    url, server_pid = app_server
+    image = str(ROOT / "space" / "examples" / "7_drawing.png")
+    assert _http_predict(url, image)["data"][0]["label"] == "7"
+    first = _spawned_children(server_pid)
+    assert len(first) == 1
+    for pid in first:
+        os.kill(pid, signal.SIGKILL)
+
+    answer = {}
+    request = threading.Thread(target=lambda: answer.update(_http_predict(url, image)))
+    request.start()
+    killed, deadline = set(), time.monotonic() + 30
+    while not killed and time.monotonic() < deadline:  # the replacement, as soon as it exists
+        for pid in _spawned_children(server_pid) - first:
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        time.sleep(0.002)
+    assert killed, "no replacement worker was started"
+
+    slowest = 0.0
+    while request.is_alive():
+        start = time.monotonic()
+        assert httpx.get(f"{url}/gradio_api/info", timeout=5).status_code == 200
+        slowest = max(slowest, time.monotonic() - start)
+        request.join(timeout=0.05)
+    assert slowest < 1.0, f"the server took {slowest:.2f} s to answer while its worker restarted"
+    assert answer["event"] == "complete" and answer["data"][0]["label"] == "7", answer
+    assert _http_predict(url, image)["data"][0]["label"] == "7"
+    assert not (_spawned_children(server_pid) & (first | killed))
