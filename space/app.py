@@ -2,23 +2,20 @@
 
 Run locally with `python space/app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured). The model comes
 from MODEL_ID (a Hub repo id, with optional MODEL_REVISION, or a local folder); without it, from the folder
-train.py writes (outputs/mnist-cnn), else from the repo named first under `models:` in this folder's README.md
-front matter (the Space deploy rewrites that list). Loading and preprocessing are the `hub` package's, so the app,
-the API and the benchmarks see digits exactly the same way.
+train.py writes (outputs/mnist-cnn) if you trained one, else the release model committed in models/mnist-cnn (so a
+fresh clone serves offline), else the repo named first under `models:` in this folder's README.md front matter
+(`python -m hub.space_deploy` sets that list; on a Space only space/ and hub/ are uploaded). Loading and
+preprocessing are the `hub` package's, so the app, the API and `MnistClassifier.predict` answer alike.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 SPACE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = SPACE_DIR.parent
-# On the Space, hub/ sits next to app.py; in the repo it is one level up.
-if not (SPACE_DIR / "hub").is_dir() and str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for its optional /monitoring
 # dashboard: 3-8 ms of CPU per request on a 2-core machine, more than a prediction costs. Every 1,000 is plenty.
@@ -27,7 +24,8 @@ GRADIO_SETTINGS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
 for _name, _value in GRADIO_SETTINGS.items():
     os.environ.setdefault(_name, _value)
 
-import gradio as gr  # noqa: E402
+if __name__ != "__mp_main__":  # hub.serving's worker processes re-run this script under that name ("spawn"):
+    import gradio as gr  # noqa: E402  they need none of the UI (about 65 MB and 2 s less per worker)
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -35,7 +33,9 @@ from hub import preprocess, serving  # noqa: E402
 
 log = logging.getLogger("mnist-space")
 
-DEFAULT_FOLDER = REPO_ROOT / "outputs" / "mnist-cnn"
+DEFAULT_FOLDER = REPO_ROOT / "outputs" / "mnist-cnn"  # what train.py writes
+RELEASE_FOLDER = REPO_ROOT / "models" / "mnist-cnn"  # the trained model committed with the code
+SPACE_README = SPACE_DIR / "README.md"
 EXAMPLES_DIR = SPACE_DIR / "examples"
 CANVAS = 280  # sketch canvas side in px: 10x MNIST, shown at about 100% so strokes land where the pointer is
 BRUSH_RADIUS = 11  # px on that canvas: after scaling to MNIST's 20 px box, close to MNIST's pen width
@@ -43,16 +43,17 @@ SEEN_SCALE = 8  # the 28x28 "what the model sees" image, enlarged without smooth
 DRAW_HINT = "✏️ Draw a digit"
 UPLOAD_HINT = "Upload, paste or photograph a digit"
 MAX_FILE_SIZE = "25mb"
-CONCURRENCY = 8  # users/API clients served at once (CPU-light per call; the queue holds the rest)
+CONCURRENCY = 8  # events that do not predict (clear, examples) run this many at once
 
 
 # --------------------------------------------------------------------------- which model
 
 
-def published_model_id(readme: Path = SPACE_DIR / "README.md") -> str | None:
+def published_model_id(readme: Path | None = None) -> str | None:
     """First entry of `models:` in the Space README front matter (set by `python -m hub.space_deploy`)."""
     from huggingface_hub import SpaceCard
 
+    readme = SPACE_README if readme is None else readme
     if not readme.is_file():
         return None
     models = SpaceCard.load(readme).data.get("models") or []
@@ -65,6 +66,8 @@ def model_source(env=os.environ) -> tuple[str, str | None, str]:
         return env["MODEL_ID"], env.get("MODEL_REVISION") or None, "MODEL_ID"
     if (DEFAULT_FOLDER / "classifier.json").is_file():
         return str(DEFAULT_FOLDER), None, "the folder train.py writes"
+    if (RELEASE_FOLDER / "classifier.json").is_file():
+        return str(RELEASE_FOLDER), None, "the release model in models/"
     published = published_model_id()
     if published:
         return published, env.get("MODEL_REVISION") or None, "models: in space/README.md"
@@ -99,10 +102,14 @@ def model_card_url(clf) -> str | None:
 
 
 class Predictor:
-    """Turns what the UI and the API receive into gr.Label values; the work runs in hub.serving's worker."""
+    """Turns what the UI and the API receive into gr.Label values; the work runs in hub.serving's workers."""
 
     def __init__(self, clf, workers: int | None = None):
         self.digits = serving.DigitPredictor(clf, workers)
+        # Gradio's queue is the only queue: every predicting event shares one concurrency group, as wide as the
+        # worker pool, so a request is only started when a worker is free (in-process: CONCURRENCY threads).
+        self.events = {"concurrency_id": serving.CONCURRENCY_ID,
+                       "concurrency_limit": self.digits.workers or CONCURRENCY}
 
     async def api(self, image: dict | None) -> dict[str, float]:
         """`/predict`: one image file -> probabilities of all 10 digits (a gr.Label value)."""
@@ -110,7 +117,7 @@ class Predictor:
             raise _user_error("No image was sent: pass one image file, e.g. handle_file('digit.png').")
         try:
             return (await self.digits.predict(image["path"]))[0]
-        except preprocess.ImageInputError as e:  # includes NoDigitError
+        except (preprocess.ImageInputError, serving.WorkerError) as e:  # ImageInputError includes NoDigitError
             raise _user_error(str(e)) from e
         except Exception as e:
             raise _unexpected(e) from e
@@ -123,7 +130,7 @@ class Predictor:
             probabilities, digit = await self.digits.predict(source)
         except preprocess.NoDigitError:
             return f"{hint} — no digit found", None
-        except preprocess.ImageInputError as e:
+        except (preprocess.ImageInputError, serving.WorkerError) as e:
             raise _user_error(str(e)) from e
         except Exception as e:
             raise _unexpected(e) from e
@@ -245,10 +252,10 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
                         run_on_click=True, cache_examples=False, examples_per_page=len(examples),
                         label="Examples (click one)", api_visibility="private")
 
-        pad.change(predictor.sketch, pad, [label, seen], trigger_mode="always_last", **private)
+        pad.change(predictor.sketch, pad, [label, seen], trigger_mode="always_last", **private, **predictor.events)
         pad.clear(lambda: (blank_canvas(), DRAW_HINT, None), None, [pad, label, seen], **private)
         clear.click(lambda: (blank_canvas(), DRAW_HINT, None), None, [pad, label, seen], **private)
-        upload.change(predictor.upload, upload, [label, seen], preprocess=False, **private)
+        upload.change(predictor.upload, upload, [label, seen], preprocess=False, **private, **predictor.events)
         demo.load(None, None, None, js=PRIME_SKETCHPAD_JS, **private)
 
         # The programmatic API: invisible components, so the UI keeps its own top-3 label.
@@ -257,7 +264,7 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
         api_image.change(predictor.api, api_image, api_label, preprocess=False, api_name="predict",
                          api_description="Classify one image of a handwritten digit (PNG, JPEG, ...; any size, "
                                          "dark-on-light or light-on-dark). Returns the probabilities of all 10 digits.",
-                         concurrency_limit=CONCURRENCY)
+                         **predictor.events)
     return demo
 
 
