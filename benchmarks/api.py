@@ -12,7 +12,7 @@ lowers Gradio's own per-request cost (space/app.py GRADIO_SETTINGS), so a third 
 settings, is measured too: the ratio to it is what the app's own work (decoding, preprocessing, the model)
 costs, and is reported next to the target's ratio.
 
-    python benchmarks/api.py                        # model folder outputs/mnist-cnn
+    python benchmarks/api.py                        # the release model, models/mnist-cnn
     python benchmarks/api.py --model-dir DIR --tiny  # quick check
 
 Prints a table and writes benchmarks/results/api.json.
@@ -67,6 +67,7 @@ class Server:
         self.log = tempfile.NamedTemporaryFile(prefix=f"api-bench-{name}-", suffix=".log", delete=False)
         env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}  # None: unset it
         env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port),
+               "PYTHONPATH": str(ROOT),  # this checkout's hub package, whatever is installed
                "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
         start = time.perf_counter()
         self.process = subprocess.Popen([sys.executable, str(script)], env=env, cwd=ROOT, stdout=self.log,
@@ -188,13 +189,14 @@ def merge(runs: list[dict]) -> dict:
 
 
 def app_gradio_settings() -> dict:
-    """space/app.py's GRADIO_SETTINGS (environment variables it sets before Gradio starts)."""
-    import importlib.util
+    """space/app.py's GRADIO_SETTINGS (environment variables it sets before Gradio starts), read from its source."""
+    import ast
 
-    spec = importlib.util.spec_from_file_location("space_app_settings", ROOT / "space" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.GRADIO_SETTINGS)
+    tree = ast.parse((ROOT / "space" / "app.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "GRADIO_SETTINGS" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise RuntimeError("space/app.py defines no GRADIO_SETTINGS")
 
 
 def run(model_dir: Path, tiny: bool) -> dict:
@@ -314,7 +316,7 @@ def print_table(results: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "outputs" / "mnist-cnn")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist-cnn")
     parser.add_argument("--tiny", action="store_true", help="quick check: a few calls per measurement")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -1,5 +1,6 @@
-"""The do-nothing reference for benchmarks/api.py: the same `/predict` components and queue settings as
-space/app.py (gr.Image filepath in, gr.Label out, raw payload, 8 at once), but no image decoding and no model.
+"""The do-nothing reference for benchmarks/api.py: the same `/predict` components as space/app.py (gr.Image
+filepath in, gr.Label out, raw payload), but no image decoding and no model, answering 8 calls at once (the app
+answers as many at once as it has prediction workers; the rest wait in Gradio's queue, as here beyond 8).
 
 What it measures is Gradio's own floor on this machine (upload, queue, SSE), so the app's figures can be read as
 a ratio to it. Run: `python benchmarks/noop_app.py` (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-CONCURRENCY = 8  # as space/app.py
+CONCURRENCY = 8  # Gradio's floor at its best: no call waits for another
 ANSWER = {str(digit): 0.1 for digit in range(10)}
 
 

@@ -87,6 +87,21 @@ def test_examples_cover_every_digit_in_several_styles():
     assert {"mnist", "drawing", "photo"} <= styles
 
 
+def test_the_api_answers_as_mnist_classifier_predict(client, clf, tmp_path):
+    """One prediction path: the same file through /predict and through MnistClassifier.predict, same probabilities
+    (including a 28x28 MNIST-form PNG, which both take as it is)."""
+    mnist_form = tmp_path / "mnist_form.png"
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[4:24, 12:16] = 255
+    Image.fromarray(pixels).save(mnist_form)
+    for path in [*EXAMPLES[:3], mnist_form]:
+        result = predict(client, path)
+        got = {c["label"]: c["confidence"] for c in result["confidences"]}
+        expected = clf.predict(str(path))
+        assert result["label"] == str(expected.label)
+        assert got == pytest.approx(expected.probabilities, abs=1e-6), path.name
+
+
 def test_label_format_has_all_ten_digits(client):
     result = predict(client, EXAMPLES[0])
     assert set(result) == {"label", "confidences"}
@@ -187,20 +202,45 @@ def test_animated_gif_uses_its_first_frame(client, tmp_path):
 
 
 def test_model_source_order(app_module, tmp_path, monkeypatch):
+    """MODEL_ID, else the folder train.py writes, else the committed release model, else the Space's `models:`."""
+    def model_folder(name):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "classifier.json").write_text("{}")
+        return str(tmp_path / name)
+
+    readme = tmp_path / "README.md"
+    readme.write_text("---\ntitle: t\nsdk: gradio\nmodels:\n- someone/mnist-cnn\n---\n")
+    monkeypatch.setattr(app_module, "SPACE_README", readme)
+    monkeypatch.setattr(app_module, "DEFAULT_FOLDER", tmp_path / "trained")
+    monkeypatch.setattr(app_module, "RELEASE_FOLDER", tmp_path / "release")
+    assert app_module.model_source({})[::2] == ("someone/mnist-cnn", "models: in space/README.md")
+    release = model_folder("release")
+    assert app_module.model_source({})[0] == release
+    trained = model_folder("trained")
+    assert app_module.model_source({})[0] == trained
     assert app_module.model_source({"MODEL_ID": "user/repo", "MODEL_REVISION": "v1"})[:2] == ("user/repo", "v1")
-    monkeypatch.setattr(app_module, "DEFAULT_FOLDER", tmp_path / "missing")
-    source, revision, why = app_module.model_source({})
-    assert source == app_module.published_model_id() and "README" in why
-    (tmp_path / "missing").mkdir()
-    (tmp_path / "missing" / "classifier.json").write_text("{}")
-    assert app_module.model_source({})[0] == str(tmp_path / "missing")
+
+
+def test_a_fresh_clone_serves_the_committed_release_model(app_module, tmp_path, monkeypatch):
+    """Nothing configured, nothing trained: the app loads models/mnist-cnn, offline, and it reads the examples."""
+    if not (app_module.RELEASE_FOLDER / "classifier.json").is_file():
+        pytest.skip("models/mnist-cnn is not committed yet")
+    monkeypatch.setattr(app_module, "DEFAULT_FOLDER", tmp_path / "not-trained")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert app_module.model_source({})[0] == str(app_module.RELEASE_FOLDER)
+    clf = app_module.load_classifier({})
+    assert clf.metrics["test_accuracy"] >= 0.99
+    right = [clf.predict(path).label == int(path.name[0]) for path in EXAMPLES]
+    assert sum(right) >= 0.9 * len(right)  # photos and drawings included
 
 
 def test_published_model_id_comes_from_readme_front_matter(app_module, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("---\ntitle: t\nsdk: gradio\nmodels:\n- someone/mnist-cnn\n- other/x\n---\n\ntext\n")
     assert app_module.published_model_id(readme) == "someone/mnist-cnn"
-    assert "/" in app_module.published_model_id()
+    readme.write_text("---\ntitle: t\nsdk: gradio\n---\n\ntext\n")
+    assert app_module.published_model_id(readme) is None
+    assert app_module.published_model_id(tmp_path / "missing.md") is None
 
 
 def test_missing_model_says_what_to_run(app_module, tmp_path):
