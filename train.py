@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     output_dir = args.output_dir
     assets = output_dir / model_folder.ASSETS_DIR
     assets.mkdir(parents=True, exist_ok=True)
-    plots.plot_samples(x_train, y_train, assets / plots.ASSET_NAMES["samples"], seed=args.seed)
+    plots.plot_samples(x_train, y_train, assets / model_folder.ASSET_NAMES["samples"], seed=args.seed)
 
     # ------------------------------------------------------------------------- model and training
     print(f"\nRecipe '{recipe.name}': {recipe.description}")
@@ -146,12 +146,12 @@ def main(argv=None) -> int:
           f"on {len(x_test):,} images")
     print(classification_report(result.labels, result.predictions, digits=4))
 
-    plots.plot_training_curves(history, assets / plots.ASSET_NAMES["training_curves"])
-    plots.plot_confusion_matrix(result.metrics["confusion_matrix"], assets / plots.ASSET_NAMES["confusion_matrix"])
-    plots.plot_predictions(x_test, result.labels, result.probabilities,
-                           assets / plots.ASSET_NAMES["predictions"], seed=args.seed)
-    plots.plot_mistakes(x_test, result.labels, result.probabilities, assets / plots.ASSET_NAMES["mistakes"])
-    plots.save_digit_examples(mnist.x_test, mnist.y_test, assets / "examples", seed=args.seed)
+    figure = {name: assets / file_name for name, file_name in model_folder.ASSET_NAMES.items()}
+    plots.plot_training_curves(history, figure["training_curves"])
+    plots.plot_confusion_matrix(result.metrics["confusion_matrix"], figure["confusion_matrix"])
+    plots.plot_predictions(x_test, result.labels, result.probabilities, figure["predictions"], seed=args.seed)
+    plots.plot_mistakes(x_test, result.labels, result.probabilities, figure["mistakes"])
+    plots.save_digit_examples(mnist.x_test, mnist.y_test, assets / model_folder.EXAMPLES_DIR, seed=args.seed)
 
     # ------------------------------------------------------------------------- model folder
     model_folder.save_model(model, output_dir)  # the Keras files, model.tflite, classifier.json

@@ -1,49 +1,54 @@
 """The model card (README.md of the model folder / Hub repo), rendered from the run's metrics.json.
 
-Every number in the card comes from the `metrics` dict, so the card always describes the model it ships
-with. `write_model_card(folder, repo_id=..., space_id=...)` can be re-run at push time, once the repo and
-Space ids are known: it fills in the widget URLs, the `hf://` snippets and the Space link.
+The prose is a Markdown Jinja template (`model_card.md`, rendered by `huggingface_hub.ModelCard.from_template`);
+this module turns a `RunMetrics` into the template's fields, every figure formatted once here, so the card always
+describes the model it ships with. `write_model_card(folder, repo_id=..., space_id=...)` can be re-run at push
+time, once the repo and Space ids are known: it fills in the widget URLs, the `hf://` snippets and the Space link.
+`check_card(folder)` tells whether a folder's card still shows the figures of its metrics.json.
+
+    python -m hub.card FOLDER [--repo-id ID] [--space-id ID]   # re-render a folder's card
+    python -m hub.card FOLDER --check                          # exit 1 if its figures differ from metrics.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+import sys
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
 
-from hub.model_folder import CARD_FILE as CARD_NAME
-from hub.model_folder import CLASSIFIER_CONFIG
-from hub.model_folder import CLASSIFIER_FILE as CLASSIFIER_NAME
-from hub.model_folder import METRICS_FILE as METRICS_NAME
-from hub.plots import ASSET_NAMES
+from hub.metrics import RunMetrics
+from hub.model_folder import ASSET_NAMES, ASSETS_DIR, CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, EXAMPLES_DIR
 
+TEMPLATE = Path(__file__).with_name("model_card.md")
 DEFAULT_LICENSE = "cc-by-sa-3.0"
 DATASET_ID = "ylecun/mnist"
-TAGS = ["keras", "tensorflow", "image-classification", "mnist", "digit-recognition"]
+TAGS = ["keras", "tensorflow", "tflite", "image-classification", "mnist", "digit-recognition"]
 REPO_PLACEHOLDER = "<your-username>/mnist-cnn"
 SPACE_PLACEHOLDER = "<your-username>/mnist-digits"
-REQUIRED_KEYS = ("test_accuracy", "test_loss", "test_samples", "per_class", "confusion_matrix")
-DEFAULT_INPUT = CLASSIFIER_CONFIG["input"]
-DEFAULT_PREPROCESSING = CLASSIFIER_CONFIG["preprocessing"]
-
-CITATION = """@article{lecun1998gradient,
-  title   = {Gradient-based learning applied to document recognition},
-  author  = {LeCun, Yann and Bottou, L{\\'e}on and Bengio, Yoshua and Haffner, Patrick},
-  journal = {Proceedings of the IEEE},
-  volume  = {86},
-  number  = {11},
-  pages   = {2278--2324},
-  year    = {1998},
-  doi     = {10.1109/5.726791}
-}"""
+# Where `pip install "mnist-cnn-hub @ git+..."` fetches the package: set it once the project has a public URL.
+SOURCE_URL = None
+SOURCE_PLACEHOLDER = "https://github.com/<owner>/<repository>"
+# The figures the card shows and where they sit in it (alt text of each plot).
+IMAGE_ALT = {
+    "training_curves": "Training curves: loss and accuracy per epoch, train vs. validation",
+    "samples": "Random training images with their labels",
+    "confusion_matrix": "Confusion matrix on the test set",
+    "predictions": "Predictions on random test images, mistakes in red",
+    "mistakes": "The most confident mistakes on the test set",
+}
+TRAINING_IMAGES = ("training_curves", "samples")
+EXAMPLE_IMAGES = ("predictions", "mistakes")
 
 
 class CardError(ValueError):
-    """The metrics given to the card are incomplete or malformed."""
+    """The card could not be rendered or does not match its metrics.json; the message says what to do."""
 
 
-# ---------------------------------------------------------------- formatting helpers
+# ---------------------------------------------------------------- formatting
 
 
 def _pct(x) -> str:
@@ -55,8 +60,6 @@ def _num(x, digits=4) -> str:
 
 
 def _duration(seconds) -> str:
-    if seconds is None:
-        return "not recorded"
     seconds = float(seconds)
     if seconds < 60:
         return f"{seconds:.1f} s"
@@ -65,13 +68,7 @@ def _duration(seconds) -> str:
 
 
 def _size(n) -> str:
-    if n is None:
-        return "not recorded"
     return f"{int(n) / 1e6:.2f} MB ({int(n):,} bytes)"
-
-
-def _count(n) -> str:
-    return "not recorded" if n is None else f"{int(n):,}"
 
 
 def _value(v) -> str:
@@ -82,15 +79,25 @@ def _value(v) -> str:
     return f"`{v}`" if isinstance(v, str) else str(v)
 
 
-def _check(metrics: dict) -> None:
-    if not isinstance(metrics, dict):
-        raise CardError(f"metrics must be a dict (the content of {METRICS_NAME}), got {type(metrics).__name__}")
-    missing = [k for k in REQUIRED_KEYS if k not in metrics]
-    if missing:
-        raise CardError(
-            f"metrics is missing {', '.join(missing)}: pass the dict written by train.py "
-            f"(hub.evaluate.evaluate(...).metrics merged with the training figures)"
-        )
+def _per_class_rows(m: RunMetrics) -> list[dict]:
+    cm = m.confusion_matrix
+
+    def row(digit, entry, errors):
+        return {"digit": digit, "precision": _num(entry["precision"]), "recall": _num(entry["recall"]),
+                "f1": _num(entry["f1-score"]), "support": f"{int(entry['support']):,}", "errors": errors}
+
+    rows = [row(digit, entry, f"{int(sum(cm[i])) - int(cm[i][i]):,}")
+            for i, (digit, entry) in enumerate(sorted(m.per_class.items(), key=lambda kv: int(kv[0])))]
+    return rows + [row("*macro avg*", m.macro_avg, ""), row("*weighted avg*", m.weighted_avg, "")]
+
+
+def _top_confusions(cm, k: int = 5) -> str:
+    pairs = [(cm[i][j], i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i][j] > 0]
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    if not pairs:
+        return "No test image was misclassified."
+    items = [f"{i} read as {j}: {n:,}" for n, i, j in pairs[:k]]
+    return "Most frequent confusions (true digit read as predicted digit: count): " + "; ".join(items) + "."
 
 
 # ---------------------------------------------------------------- metadata
@@ -109,23 +116,12 @@ def _widget(repo_id: str | None, examples, endpoint: str, revision: str) -> list
     return widget
 
 
-def build_card_data(
-    metrics: dict,
-    *,
-    repo_id: str | None = None,
-    license: str = DEFAULT_LICENSE,
-    widget_examples: list[str] | None = None,
-    endpoint: str | None = None,
-    revision: str = "main",
-) -> ModelCardData:
+def build_card_data(metrics: RunMetrics, *, repo_id: str | None = None, license: str = DEFAULT_LICENSE,
+                    widget_examples: list[str] | None = None, endpoint: str | None = None,
+                    revision: str = "main") -> ModelCardData:
     """YAML metadata: library, license, tags, dataset, pipeline tag and a model-index holding the test accuracy."""
-    _check(metrics)
-    model_name = repo_id.split("/")[-1] if repo_id else "mnist-cnn"
     endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
-    extra = {}
     widget = _widget(repo_id, widget_examples, endpoint, revision)
-    if widget:
-        extra["widget"] = widget
     return ModelCardData(
         library_name="keras",
         license=license,
@@ -133,285 +129,97 @@ def build_card_data(
         datasets=[DATASET_ID],
         metrics=["accuracy"],
         pipeline_tag="image-classification",
-        model_name=model_name,
-        eval_results=[
-            EvalResult(
-                task_type="image-classification",
-                task_name="Image Classification",
-                dataset_type=DATASET_ID,
-                dataset_name="MNIST",
-                dataset_split="test",
-                metric_type="accuracy",
-                metric_name="Test accuracy",
-                metric_value=float(metrics["test_accuracy"]),
-            )
-        ],
-        **extra,
+        model_name=repo_id.split("/")[-1] if repo_id else "mnist-cnn",
+        eval_results=[EvalResult(
+            task_type="image-classification", task_name="Image Classification", dataset_type=DATASET_ID,
+            dataset_name="MNIST", dataset_split="test", metric_type="accuracy", metric_name="Test accuracy",
+            metric_value=float(metrics.test_accuracy),
+        )],
+        **({"widget": widget} if widget else {}),
     )
 
 
-# ---------------------------------------------------------------- prose sections
+# ---------------------------------------------------------------- the card
 
 
-def _per_class_table(metrics: dict) -> str:
-    cm = metrics["confusion_matrix"]
-    lines = [
-        "| digit | precision | recall | F1 | support | errors |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for i, (digit, row) in enumerate(sorted(metrics["per_class"].items(), key=lambda kv: int(kv[0]))):
-        errors = int(sum(cm[i])) - int(cm[i][i])
-        lines.append(
-            f"| {digit} | {_num(row['precision'])} | {_num(row['recall'])} | {_num(row['f1-score'])} "
-            f"| {int(row['support']):,} | {errors:,} |"
-        )
-    for key, name in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
-        if key in metrics:
-            row = metrics[key]
-            lines.append(
-                f"| *{name}* | {_num(row['precision'])} | {_num(row['recall'])} | {_num(row['f1-score'])} "
-                f"| {int(row['support']):,} | |"
-            )
-    return "\n".join(lines)
+def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license=DEFAULT_LICENSE, assets=None,
+                    architecture=None, classifier=None, source_url=None) -> dict:
+    """Everything `model_card.md` shows, formatted: the one place a figure of the run becomes text."""
+    m = metrics
+    cm = m.confusion_matrix
+    inp = {**CLASSIFIER_CONFIG["input"], **((classifier or {}).get("input") or {})}
+    assets = {key: f"{ASSETS_DIR}/{name}" for key, name in ASSET_NAMES.items()} if assets is None else assets
+
+    def images(names):
+        return [{"path": assets[name], "alt": IMAGE_ALT[name]} for name in names if name in assets]
+
+    return {
+        "name": repo_id.split("/")[-1] if repo_id else "mnist-cnn",
+        "repo_id": repo_id,
+        "repo": repo_id or REPO_PLACEHOLDER,
+        "space_id": space_id,
+        "space": space_id or SPACE_PLACEHOLDER,
+        "space_url": f"https://huggingface.co/spaces/{space_id}" if space_id else None,
+        "source_url": source_url or SOURCE_URL or SOURCE_PLACEHOLDER,
+        "source": f"[its source repository]({source_url or SOURCE_URL})" if source_url or SOURCE_URL
+        else "its source repository (the Space bundles it too)",
+        "license": license,
+        "dataset_id": DATASET_ID,
+        "input": inp,
+        "preprocessing": {**CLASSIFIER_CONFIG["preprocessing"], **((classifier or {}).get("preprocessing") or {})},
+        "shape": ", ".join(str(s) for s in inp["shape"]),
+        # the run's figures
+        "accuracy": _pct(m.test_accuracy),
+        "test_loss": _num(m.test_loss),
+        "test_samples": f"{int(m.test_samples):,}",
+        "errors": f"{int(sum(map(sum, cm)) - sum(cm[i][i] for i in range(len(cm)))):,}",
+        "params": f"{int(m.params):,}",
+        "model_size": _size(m.model_bytes),
+        "tflite_size": _size(m.tflite_bytes) if m.tflite_bytes is not None else None,
+        "tflite_max_abs_diff": f"{m.tflite_max_abs_diff:.2g}" if m.tflite_max_abs_diff is not None else None,
+        "train_samples": f"{int(m.train_samples):,}",
+        "val_samples": f"{int(m.val_samples):,}",
+        "val_accuracy": _pct(m.val_accuracy),
+        "preset": m.preset,
+        "seed": m.seed,
+        "epochs_run": f"{int(m.epochs_run):,}",
+        "best_epoch": m.best_epoch,
+        "train_time": _duration(m.train_seconds),
+        "total_time": _duration(m.total_seconds),
+        "hardware": m.hardware,
+        "software": ", ".join(f"{k} {v}" for k, v in m.software.items()) or "not recorded",
+        "date": m.date,
+        "hyperparameters": [(k, _value(v)) for k, v in m.hyperparameters.items()],
+        "architecture": [{"type": layer["type"],
+                          "settings": ", ".join(f"{k}={_value(v)}" for k, v in layer.get("settings", {}).items())}
+                         for layer in architecture or []],
+        "per_class": _per_class_rows(m),
+        "top_confusions": _top_confusions(cm),
+        "training_images": images(TRAINING_IMAGES),
+        "confusion_images": images(["confusion_matrix"]),
+        "example_images": images(EXAMPLE_IMAGES),
+    }
 
 
-def _top_confusions(cm, k: int = 5) -> str:
-    pairs = [(cm[i][j], i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i][j] > 0]
-    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
-    if not pairs:
-        return "No test image was misclassified."
-    items = [f"{i} read as {j}: {n:,}" for n, i, j in pairs[:k]]
-    return "Most frequent confusions (true digit read as predicted digit: count): " + "; ".join(items) + "."
+def build_model_card(metrics: RunMetrics, *, repo_id: str | None = None, space_id: str | None = None,
+                     license: str = DEFAULT_LICENSE, assets: dict[str, str] | None = None,
+                     widget_examples: list[str] | None = None, architecture: list[dict] | None = None,
+                     classifier: dict | None = None, source_url: str | None = None, endpoint: str | None = None,
+                     revision: str = "main") -> ModelCard:
+    """Model card for a run: YAML metadata + the template's prose, every figure taken from `metrics`.
 
-
-def _hyperparameter_table(hp: dict | None) -> str:
-    if not hp:
-        return "Hyperparameters were not recorded for this run."
-    lines = ["| hyperparameter | value |", "| --- | --- |"]
-    lines += [f"| {k} | {_value(v)} |" for k, v in hp.items()]
-    return "\n".join(lines)
-
-
-def _architecture_table(layers: list[dict] | None) -> str:
-    if not layers:
-        return ""
-    lines = ["| # | layer | settings |", "| ---: | --- | --- |"]
-    for i, layer in enumerate(layers, 1):
-        settings = ", ".join(f"{k}={_value(v)}" for k, v in layer.get("settings", {}).items())
-        lines.append(f"| {i} | {layer['type']} | {settings} |")
-    return "Layers (from `config.json`):\n\n" + "\n".join(lines) + "\n"
-
-
-def _image(assets: dict, name: str, alt: str) -> str:
-    return f"![{alt}]({assets[name]})\n" if name in assets else ""
-
-
-def _body(metrics, *, repo_id, space_id, license, assets, architecture, classifier, source_url) -> str:
-    repo = repo_id or REPO_PLACEHOLDER
-    space = space_id or SPACE_PLACEHOLDER
-    acc = _pct(metrics["test_accuracy"])
-    n_test = int(metrics["test_samples"])
-    cm = metrics["confusion_matrix"]
-    errors = int(sum(map(sum, cm)) - sum(cm[i][i] for i in range(len(cm))))
-    inp = {**DEFAULT_INPUT, **((classifier or {}).get("input") or {})}
-    prep = {**DEFAULT_PREPROCESSING, **((classifier or {}).get("preprocessing") or {})}
-    shape = ", ".join(str(s) for s in inp["shape"])
-    lo, hi = inp["range"]
-    canvas, box = prep["canvas"], prep["digit_box"]
-    name = repo_id.split("/")[-1] if repo_id else "mnist-cnn"
-    sw = metrics.get("software") or {}
-    software = ", ".join(f"{k} {v}" for k, v in sw.items()) or "not recorded"
-    hub_pkg = f"[`hub` package]({source_url})" if source_url else "`hub` package (from its source repository; the Space bundles it too)"
-
-    if space_id:
-        space_url = f"https://huggingface.co/spaces/{space_id}"
-        try_it = (
-            f"**Try it:** draw or upload a digit in the Space [{space_id}]({space_url}), "
-            "or call the Space from Python (below)."
-        )
-    else:
-        try_it = (
-            "**Try it:** no Space is linked to this card yet; deploy one with "
-            f"`python -m hub.space_deploy {SPACE_PLACEHOLDER} --model-id {repo}` and rerun "
-            "`hub.card.write_model_card(folder, repo_id=..., space_id=...)` to link it here."
-        )
-    repo_note = (
-        ""
-        if repo_id
-        else (
-            f"\nThis card was rendered before the model was published: replace `{REPO_PLACEHOLDER}` with the "
-            "repository id the model is published under, or load the local folder with "
-            "`keras.saving.load_model(\"path/to/folder\")`.\n"
-        )
-    )
-    val = (
-        f"{_count(metrics.get('val_samples'))} images held out from the training set "
-        f"(validation accuracy {_pct(metrics['val_accuracy'])})"
-        if metrics.get("val_accuracy") is not None
-        else f"{_count(metrics.get('val_samples'))} images held out from the training set"
-    )
-
-    return f"""
-# {name}: handwritten digit classifier (Keras CNN, MNIST)
-
-A small convolutional neural network, built with Keras 3 on the TensorFlow backend, that recognises a
-single handwritten digit (0-9) in a 28x28 grayscale image. It reaches **{acc} accuracy** on the
-{n_test:,} images of the MNIST test set ({errors:,} errors). It has {_count(metrics.get("params"))} parameters;
-model size {_size(metrics.get("model_bytes"))}.
-
-{try_it}
-{repo_note}
-## Input and output
-
-- **Input:** a `{inp["dtype"]}` array of shape `(N, {shape})`, pixel values in `[{lo}, {hi}]` (uint8 / 255),
-  **white digit on a black background** ({inp["polarity"]}), prepared like MNIST: the digit scaled so that
-  its longer side is {box} px (aspect ratio kept) and placed in a {canvas}x{canvas} canvas, centred by its
-  {str(prep["centering"]).replace("-", " ")}.
-- **Output:** softmax probabilities of shape `(N, 10)`; column `d` is the probability of digit `d`, the
-  prediction is the argmax.
-- Photos, scans and drawings (dark ink on white, any size or colour mode) must be converted to that form
-  first: the `hub` package and the Space do it (`hub.preprocess.to_mnist`).
-
-## How to use
-
-With plain Keras (needs `keras>=3`, `tensorflow` and `huggingface_hub`); the input must already be in the
-form above:
-
-```python
-import keras
-
-model = keras.saving.load_model("hf://{repo}")  # safe_mode=True by default
-probabilities = model.predict(x)                 # x: float32 (N, {shape}) in [{lo}, {hi}]
-digits = probabilities.argmax(axis=1)
-```
-
-With this project's {hub_pkg}, which applies the MNIST preprocessing to any image
-(path, PIL image or numpy array):
-
-```python
-from hub import MnistClassifier
-
-clf = MnistClassifier.from_pretrained("{repo}")
-prediction = clf.predict("digit.png")
-print(prediction.label, prediction.confidence)
-```
-
-Through the Space's API with `gradio_client`:
-
-```python
-from gradio_client import Client, handle_file
-
-client = Client("{space}")
-result = client.predict(handle_file("digit.png"), api_name="/predict")
-print(result)  # top label and the confidence of each digit
-```
-
-## Training
-
-- **Data:** MNIST training set, {_count(metrics.get("train_samples"))} images for training and {val}.
-  The test set was never used to choose anything; it is only reported below.
-- **Recipe:** preset `{metrics.get("preset", "not recorded")}`, seed {metrics.get("seed", "not recorded")},
-  {_count(metrics.get("epochs_run"))} epochs run, categorical cross-entropy loss (hyperparameters below).
-- **Time:** training {_duration(metrics.get("train_seconds"))}; whole run (training, evaluation, plots,
-  model folder) {_duration(metrics.get("total_seconds"))}.
-- **Hardware:** {metrics.get("hardware", "not recorded")}.
-- **Software:** {software}.
-- **Size:** {_count(metrics.get("params"))} parameters, {_size(metrics.get("model_bytes"))}.
-- **Date:** {metrics.get("date", "not recorded")}.
-
-{_hyperparameter_table(metrics.get("hyperparameters"))}
-
-{_architecture_table(architecture)}
-{_image(assets, "training_curves", "Training curves: loss and accuracy per epoch, train vs. validation")}
-{_image(assets, "samples", "Random training images with their labels")}
-## Evaluation
-
-On the MNIST test set ({n_test:,} images, never seen during training or model selection):
-
-| metric | value |
-| --- | ---: |
-| accuracy | {acc} |
-| loss (categorical cross-entropy) | {_num(metrics["test_loss"])} |
-| errors | {errors:,} of {n_test:,} |
-
-Per class (scikit-learn's classification report; errors = support minus correct):
-
-{_per_class_table(metrics)}
-
-{_image(assets, "confusion_matrix", "Confusion matrix on the test set")}
-{_top_confusions(cm)}
-
-{_image(assets, "predictions", "Predictions on random test images, mistakes in red")}
-{_image(assets, "mistakes", "The most confident mistakes on the test set")}
-## Intended use and limitations
-
-- Intended for learning and demos: recognising **one** handwritten digit per image, in images that look
-  like MNIST after preprocessing.
-- Not for multi-digit numbers, letters, printed text, or anything that is not a digit: the model always
-  answers one of 0-9, even for an empty or unrelated image (the `hub` package rejects empty canvases).
-- Accuracy on real photos and drawings depends on the preprocessing (finding, cropping, scaling and centring
-  the digit); the test figure above is for clean MNIST digits. MNIST's writers are American census employees
-  and high-school students, so unusual writing styles may be recognised less well.
-- Not suitable for decisions with consequences for people (e.g. reading forms, cheques or IDs) without
-  validation on the target data.
-
-## License
-
-The MNIST data is © Yann LeCun, Corinna Cortes and Christopher J. C. Burges, licensed under
-[CC BY-SA 3.0](https://creativecommons.org/licenses/by-sa/3.0/). Because these weights are trained on it,
-the model weights and this card are released under the same share-alike license (`{license}`).
-
-## Citation
-
-MNIST ([dataset on the Hub](https://huggingface.co/datasets/{DATASET_ID})):
-
-```bibtex
-{CITATION}
-```
-"""
-
-
-def build_model_card(
-    metrics: dict,
-    *,
-    repo_id: str | None = None,
-    space_id: str | None = None,
-    license: str = DEFAULT_LICENSE,
-    assets: dict[str, str] | None = None,
-    widget_examples: list[str] | None = None,
-    architecture: list[dict] | None = None,
-    classifier: dict | None = None,
-    source_url: str | None = None,
-    endpoint: str | None = None,
-    revision: str = "main",
-) -> ModelCard:
-    """Model card for a run: YAML metadata + prose, every figure taken from `metrics` (metrics.json content).
-
-    `assets` maps figure names (see hub.plots.ASSET_NAMES) to relative paths to embed (default: all, under
+    `assets` maps figure names (hub.model_folder.ASSET_NAMES) to relative paths to embed (default: all, under
     assets/); `widget_examples` are repo-relative image paths for the Hub widget (used only with a repo_id,
     as the widget needs absolute URLs). Without repo_id/space_id the snippets show placeholders.
     """
-    data = build_card_data(
-        metrics,
-        repo_id=repo_id,
-        license=license,
-        widget_examples=widget_examples,
-        endpoint=endpoint,
-        revision=revision,
-    )
-    if assets is None:
-        assets = {key: f"assets/{fname}" for key, fname in ASSET_NAMES.items()}
-    body = _body(
-        metrics,
-        repo_id=repo_id,
-        space_id=space_id,
-        license=license,
-        assets=assets,
-        architecture=architecture,
-        classifier=classifier,
-        source_url=source_url,
-    )
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+    if not isinstance(metrics, RunMetrics):
+        raise CardError(f"metrics must be a hub.metrics.RunMetrics (read one with RunMetrics.read(folder)), "
+                        f"got {type(metrics).__name__}")
+    data = build_card_data(metrics, repo_id=repo_id, license=license, widget_examples=widget_examples,
+                           endpoint=endpoint, revision=revision)
+    fields = template_fields(metrics, repo_id=repo_id, space_id=space_id, license=license, assets=assets,
+                             architecture=architecture, classifier=classifier, source_url=source_url)
+    return ModelCard.from_template(data, template_path=str(TEMPLATE), **fields)
 
 
 # ---------------------------------------------------------------- folder I/O
@@ -432,44 +240,83 @@ def architecture_from_config(config_path) -> list[dict] | None:
             settings = {"shape": cfg.get("batch_shape", [None])[1:]}
         else:
             settings = {k: cfg[k] for k in keep if k in cfg and cfg[k] not in (None, "linear")}
-            if "strides" in settings and settings["strides"] in ([1, 1], settings.get("pool_size")):  # Keras defaults: noise
+            if "strides" in settings and settings["strides"] in ([1, 1], settings.get("pool_size")):  # defaults
                 settings.pop("strides")
         rows.append({"type": layer.get("class_name", "?"), "settings": settings})
     return rows
 
 
-def write_model_card(
-    folder,
-    *,
-    repo_id: str | None = None,
-    space_id: str | None = None,
-    metrics: dict | None = None,
-    **kwargs,
-) -> Path:
-    """Render the card for a model folder into `folder/README.md` and return its path.
-
-    Reads `metrics.json` (unless `metrics` is given), `classifier.json` and `config.json` from the folder, and
-    embeds only the figures present under `assets/`. Safe to call again at push time with the final ids.
-    """
+def render_folder_card(folder, *, repo_id: str | None = None, space_id: str | None = None, **kwargs) -> ModelCard:
+    """The card for a model folder, from its metrics.json, classifier.json, config.json and the plots present."""
     folder = Path(folder)
-    if metrics is None:
-        path = folder / METRICS_NAME
-        if not path.is_file():
-            raise CardError(f"{path} not found: write the model folder with train.py first, or pass metrics=")
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    if "classifier" not in kwargs and (folder / CLASSIFIER_NAME).is_file():
-        kwargs["classifier"] = json.loads((folder / CLASSIFIER_NAME).read_text(encoding="utf-8"))
+    metrics = RunMetrics.read(folder)
+    if "classifier" not in kwargs and (folder / CLASSIFIER_FILE).is_file():
+        kwargs["classifier"] = json.loads((folder / CLASSIFIER_FILE).read_text(encoding="utf-8"))
     if "architecture" not in kwargs:
         kwargs["architecture"] = architecture_from_config(folder / "config.json")
     if "assets" not in kwargs:
-        kwargs["assets"] = {
-            key: f"assets/{fname}" for key, fname in ASSET_NAMES.items() if (folder / "assets" / fname).is_file()
-        }
+        kwargs["assets"] = {key: f"{ASSETS_DIR}/{name}" for key, name in ASSET_NAMES.items()
+                            if (folder / ASSETS_DIR / name).is_file()}
     if "widget_examples" not in kwargs:
-        kwargs["widget_examples"] = [
-            p.relative_to(folder).as_posix() for p in sorted((folder / "assets" / "examples").glob("digit_*.png"))
-        ]
-    card = build_model_card(metrics, repo_id=repo_id, space_id=space_id, **kwargs)
-    out = folder / CARD_NAME
-    card.save(out)
+        kwargs["widget_examples"] = [p.relative_to(folder).as_posix()
+                                     for p in sorted((folder / ASSETS_DIR / EXAMPLES_DIR).glob("digit_*.png"))]
+    return build_model_card(metrics, repo_id=repo_id, space_id=space_id, **kwargs)
+
+
+def write_model_card(folder, *, repo_id: str | None = None, space_id: str | None = None, **kwargs) -> Path:
+    """Render the card for a model folder into `folder/README.md` and return its path.
+
+    Safe to call again at push time with the final ids.
+    """
+    out = Path(folder) / CARD_FILE
+    render_folder_card(folder, repo_id=repo_id, space_id=space_id, **kwargs).save(out)
     return out
+
+
+def check_card(folder) -> list[str]:
+    """The ways a folder's README.md disagrees with its metrics.json (empty: the card shows this run's figures).
+
+    Compares the model-index accuracy, and every line of a fresh rendering that carries a number (except lines
+    naming the repo or Space, which depend on where the card was published) with the card on disk.
+    """
+    folder = Path(folder)
+    path = folder / CARD_FILE
+    if not path.is_file():
+        return [f"{path} does not exist"]
+    card = ModelCard.load(path)
+    fresh = render_folder_card(folder)
+    problems = []
+    results = card.data.eval_results or []
+    expected = fresh.data.eval_results[0].metric_value
+    if [r.metric_value for r in results] != [expected]:
+        problems.append(f"model-index accuracy is {[r.metric_value for r in results]}, metrics.json says {expected}")
+    have = set(card.text.splitlines())
+    for line in fresh.text.splitlines():
+        if re.search(r"\d", line) and REPO_PLACEHOLDER not in line and SPACE_PLACEHOLDER not in line \
+                and line not in have:
+            problems.append(f"missing or different: {line.strip()}")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hub.card",
+                                     description="Re-render a model folder's card from its metrics.json, or check it.")
+    parser.add_argument("folder", type=Path, help="model folder written by train.py")
+    parser.add_argument("--repo-id", help="the Hub repo the folder is published under (for the snippets)")
+    parser.add_argument("--space-id", help="the Space that serves it, linked from the card")
+    parser.add_argument("--check", action="store_true", help="only check that the card's figures match metrics.json")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check_card(args.folder)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print(f"{args.folder / CARD_FILE} does not match {args.folder}/metrics.json; re-render it with "
+                  f"python -m hub.card {args.folder}", file=sys.stderr)
+        return 1 if problems else 0
+    print(write_model_card(args.folder, repo_id=args.repo_id, space_id=args.space_id))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,6 +24,15 @@ CLASSIFIER_FILE = "classifier.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
 ASSETS_DIR = "assets"
+# The plots under assets/ (hub.plots draws them, the model card embeds them) and the widget's example digits.
+ASSET_NAMES = {
+    "samples": "samples.png",
+    "training_curves": "training_curves.png",
+    "confusion_matrix": "confusion_matrix.png",
+    "predictions": "predictions.png",
+    "mistakes": "mistakes.png",
+}
+EXAMPLES_DIR = "examples"  # assets/examples/digit_<d>.png
 # What a folder needs to be pushed: the Keras files keep `hf://` working; model.tflite is optional (older folders).
 REQUIRED_FILES = KERAS_FILES + (CLASSIFIER_FILE,)
 

@@ -17,14 +17,6 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 DPI = 100
-# File names inside the model folder's assets/ directory (the model card embeds them).
-ASSET_NAMES = {
-    "samples": "samples.png",
-    "training_curves": "training_curves.png",
-    "confusion_matrix": "confusion_matrix.png",
-    "predictions": "predictions.png",
-    "mistakes": "mistakes.png",
-}
 _RED = "#d62728"
 _GREEN = "#2ca02c"
 
@@ -211,40 +203,4 @@ def save_digit_examples(images, labels, out_dir, *, scale: int = 4, seed: int = 
         path = out_dir / f"digit_{digit}.png"
         img.save(path, optimize=True)
         paths.append(path)
-    return paths
-
-
-def save_report_plots(
-    assets_dir,
-    *,
-    train_images,
-    train_labels,
-    history: dict,
-    test_images,
-    evaluation,
-    seed: int = 0,
-    examples: bool = True,
-) -> dict[str, Path]:
-    """Write every figure the model card embeds into `assets_dir`; returns {name: path}.
-
-    `evaluation` is a `hub.evaluate.Evaluation`. With `examples`, also writes assets/examples/digit_<d>.png
-    (one test digit per class) that the card's widget points to.
-    """
-    assets_dir = Path(assets_dir)
-    paths = {
-        "samples": plot_samples(train_images, train_labels, assets_dir / ASSET_NAMES["samples"], seed=seed),
-        "training_curves": plot_training_curves(history, assets_dir / ASSET_NAMES["training_curves"]),
-        "confusion_matrix": plot_confusion_matrix(
-            evaluation.metrics["confusion_matrix"], assets_dir / ASSET_NAMES["confusion_matrix"]
-        ),
-        "predictions": plot_predictions(
-            test_images, evaluation.labels, evaluation.probabilities, assets_dir / ASSET_NAMES["predictions"], seed=seed
-        ),
-        "mistakes": plot_mistakes(
-            test_images, evaluation.labels, evaluation.probabilities, assets_dir / ASSET_NAMES["mistakes"]
-        ),
-    }
-    if examples:
-        for p in save_digit_examples(test_images, evaluation.labels, assets_dir / "examples", seed=seed):
-            paths[p.stem] = p
     return paths

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hub.hub_io import HubError, check_token, push_model_folder
+from hub.hub_io import HubError, check_token, push_model_folder, retry_command
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,8 +38,6 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         retry = getattr(e, "retry_command", None)
         if retry is None:  # token problems: the retry is the same command once the token is fixed
-            from hub.hub_io import retry_command
-
             retry = retry_command(args.folder, args.repo_id, private=args.private, revision=args.revision,
                                   commit_message=args.message)
             print(f"The model folder is untouched. Once fixed, retry with:\n  {retry}", file=sys.stderr)
@@ -54,10 +52,15 @@ def refresh_card(folder, repo_id: str, space_id: str | None) -> None:
     from pathlib import Path
 
     from hub import card
+    from hub.metrics import MetricsError
     from hub.model_folder import METRICS_FILE
 
-    if (Path(folder) / METRICS_FILE).is_file():
+    if not (Path(folder) / METRICS_FILE).is_file():
+        return
+    try:
         card.write_model_card(folder, repo_id=repo_id, space_id=space_id)
+    except MetricsError as e:  # a folder from another version of train.py: push its card as it is
+        print(f"warning: the model card was not re-rendered for {repo_id}: {e}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 Why: the Gradio app (space/app.py) imports the `hub` package and loads the model from the Hub at start-up. This
 uploads, in one commit to a Gradio Space repo: every file of space/ (app.py, README.md, requirements.txt,
-examples/...) at the repo root, and the hub/ package under hub/. The model the Space loads is named by the
-`models:` list in the Space README's front matter (the app falls back to its first entry when MODEL_ID is
-unset), so the deploy rewrites that list to `--model-id` with huggingface_hub's SpaceCard, and checks the front
+examples/...) at the repo root, and the hub/ package (modules and the card template) under hub/, which app.py
+imports from beside it (space/requirements.txt installs the package's inference dependencies, not TensorFlow).
+The model the Space loads is named by the `models:` list in the Space README's front matter (the app falls back
+to its first entry when MODEL_ID is unset), so the deploy rewrites that list to `--model-id` with huggingface_hub's SpaceCard, and checks the front
 matter the Hub needs (sdk gradio, app_file present, sdk_version equal to the gradio pinned in requirements.txt).
 """
 

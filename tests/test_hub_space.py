@@ -55,8 +55,9 @@ def test_deploy_uploads_space_and_hub_package(hub_server, space_dir, model_repo,
     info = api.space_info("tester/mnist-demo")
     assert info.sdk == "gradio" and info.sha == commit.oid
     files = set(api.list_repo_files("tester/mnist-demo", repo_type="space"))
-    assert {"README.md", "app.py", "requirements.txt", "examples/seven.png", "hub/classifier.py",
-            "hub/preprocess.py"} <= files
+    package = {f"hub/{p.name}" for p in (ROOT / "hub").iterdir() if p.suffix in (".py", ".md")}
+    assert {"hub/classifier.py", "hub/litert.py", "hub/model_card.md"} <= package  # the whole package, template too
+    assert {"README.md", "app.py", "requirements.txt", "examples/seven.png"} | package <= files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     card = SpaceCard.load(hf_hub_download("tester/mnist-demo", "README.md", repo_type="space"), repo_type="space")
     assert card.data.models == [model_repo]
@@ -65,7 +66,6 @@ def test_deploy_uploads_space_and_hub_package(hub_server, space_dir, model_repo,
     assert (space_dir / "README.md").read_text(encoding="utf-8") == README  # local file untouched
 
 
-@pytest.mark.skipif(not (ROOT / "space" / "README.md").is_file(), reason="space/ not written yet")
 def test_deploy_of_the_real_space_folder(hub_server, model_repo, capsys):
     from huggingface_hub import HfApi
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from hub import plots
-from hub.evaluate import Evaluation, metrics_from_probabilities
+from hub.evaluate import metrics_from_probabilities
 
 MAX_BYTES = 300_000
 
@@ -94,20 +94,3 @@ def test_digit_examples(tmp_path, arrays):
     assert [p.name for p in paths] == [f"digit_{d}.png" for d in range(10)]
     with Image.open(paths[3]) as im:
         assert im.size == (112, 112) and im.mode == "L"
-
-
-def test_save_report_plots(tmp_path, arrays):
-    images, labels, probs = arrays
-    ev = Evaluation(metrics_from_probabilities(probs, labels), probs, probs.argmax(axis=1), labels)
-    paths = plots.save_report_plots(
-        tmp_path / "assets",
-        train_images=images,
-        train_labels=labels,
-        history=HISTORY,
-        test_images=images[..., None] / 255.0,
-        evaluation=ev,
-    )
-    for name, fname in plots.ASSET_NAMES.items():
-        assert paths[name] == tmp_path / "assets" / fname
-        _valid_png(paths[name])
-    assert (tmp_path / "assets" / "examples" / "digit_0.png").is_file()

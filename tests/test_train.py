@@ -11,7 +11,7 @@ from huggingface_hub import ModelCard
 import train
 from hub import model_folder
 from hub.data import load_mnist
-from hub.plots import ASSET_NAMES
+from hub.model_folder import ASSET_NAMES
 from hub.preprocess import mnist_to_input
 
 ROOT = train.__file__.rsplit("/", 1)[0]
