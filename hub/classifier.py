@@ -255,18 +255,3 @@ def _is_repo_id(repo_id: str) -> bool:
     except HFValidationError:
         return False
     return True
-
-
-def _looks_like_path(source: str) -> bool:
-    return source.startswith((".", "/", "~")) or os.sep in source.replace("/", "") or source.count("/") > 1 \
-        or Path(source).suffix in (".keras", ".h5", ".json")
-
-
-def _is_repo_id(repo_id: str) -> bool:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        return False
-    return True
