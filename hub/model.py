@@ -13,6 +13,7 @@ from keras import layers
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
+BATCHNORM_MOMENTUM = 0.9  # not Keras' 0.99: the moving statistics follow the last ~10 steps, not ~100
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,15 @@ class Recipe:
     validation_size: int = 5000
     # "auto": bfloat16 compute where the CPU does it natively (AVX512-BF16/AMX), else float32
     precision: str = "auto"
+    # BatchNorm's moving statistics average over about 1 / (1 - momentum) steps; short runs lower it
+    # (hub.training.adapt_to_run_length)
+    batchnorm_momentum: float = BATCHNORM_MOMENTUM
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _conv_bn(x, filters, kernel=3, padding="valid", momentum=0.9):
+def _conv_bn(x, filters, kernel=3, padding="valid", momentum=BATCHNORM_MOMENTUM):
     x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=momentum)(x)
     return layers.Activation("relu")(x)
@@ -47,8 +51,7 @@ def build_default(name="mnist_cnn"):
     """Two conv blocks of two 3x3 convolutions with BatchNorm, then a Dense head with dropout.
 
     Valid padding shrinks 28 -> 26 -> 24 -> 12 -> 10 -> 8 -> 4, which halves the work of the
-    usual same-padded stack without losing accuracy. BatchNorm momentum 0.9 (not Keras' 0.99)
-    keeps the moving statistics current in short runs.
+    usual same-padded stack without losing accuracy.
     """
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = _conv_bn(inputs, 32)
@@ -61,7 +64,7 @@ def build_default(name="mnist_cnn"):
     x = layers.Dropout(0.2)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128, use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=0.9)(x)
+    x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(0.3)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="digit", dtype="float32")(x)
@@ -78,7 +81,7 @@ def build_small(name="mnist_cnn_small"):
     x = layers.Flatten()(x)
     x = layers.Dropout(0.25)(x)
     x = layers.Dense(128, use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=0.9)(x)
+    x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(0.25)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="digit", dtype="float32")(x)
@@ -140,7 +143,7 @@ RECIPES = {
 }
 
 
-def build_model(architecture: str = "default") -> keras.Model:
+def build_model(architecture: str = "default", batchnorm_momentum: float = BATCHNORM_MOMENTUM) -> keras.Model:
     """An uncompiled CNN: float32 (N, 28, 28, 1) in [0, 1] in, softmax over 10 digits out."""
     try:
         builder = ARCHITECTURES[architecture]
@@ -148,4 +151,8 @@ def build_model(architecture: str = "default") -> keras.Model:
         raise ValueError(
             f"unknown architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}"
         ) from None
-    return builder()
+    model = builder()
+    for layer in model.layers:  # read at every training step, and saved in the layer's config
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = float(batchnorm_momentum)
+    return model
