@@ -25,7 +25,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
@@ -122,16 +122,33 @@ def _predict_in_worker(source, time_limit: float):
 
 
 class _Worker:
-    """One worker process behind its own executor; `pending` holds the futures it has not answered yet."""
+    """One worker process behind its own executor; `pending` holds the futures it has not answered yet.
+
+    The process is started by a short-lived thread, not by the caller: starting a Python process takes 20-100 ms
+    of this process's time on a busy 2-core machine, and the caller may be the event loop, replacing a dead worker.
+    `started` is done once the process exists, `ready` (its pid) once it has loaded the model.
+    """
 
     def __init__(self, folder: str):
         self.executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_start_worker, initargs=(folder,))
         self.pending: set = set()
-        self.ready = self.submit(_ready)  # starts the process now, not on the first request
+        self.started: Future = Future()
+        self.ready: Future = Future()
+        threading.Thread(target=self._start, name="start-prediction-worker", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            loaded = self.submit(_ready)  # the executor starts its process here
+        except Exception as e:  # it died at once (its pipe broke): the worker is broken, callers replace it
+            self.started.set_exception(e)
+            self.ready.set_exception(e)
+            return
+        loaded.add_done_callback(lambda f: self.ready.set_exception(f.exception()) if f.exception()
+                                 else self.ready.set_result(f.result()))
+        self.started.set_result(None)
 
     def submit(self, fn, *args):
-        """Submit without blocking: the process starts here (a small payload, never more than a pipe holds)."""
         future = self.executor.submit(fn, *args)
         self.pending.add(future)
         future.add_done_callback(self.pending.discard)
@@ -174,6 +191,7 @@ class DigitPredictor:
             worker = min(self._pool, key=lambda w: len(w.pending))  # an idle one under Gradio's concurrency limit
             start = time.monotonic()
             try:
+                await asyncio.wrap_future(worker.started)
                 future = worker.submit(_predict_in_worker, source, self.time_limit)
             except (BrokenProcessPool, OSError, RuntimeError):  # broken before this request: not its fault
                 self._replace(worker)

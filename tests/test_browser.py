@@ -33,7 +33,7 @@ def app_url(model_dir, tmp_path_factory):
     """`python space/app.py` as a user starts it. (In this process, behind Playwright's own event loop, the
     sketchpad round trips took tens of seconds; a separate server answers in about one.)"""
     port = free_port()
-    env = {**os.environ, "MODEL_ID": str(model_dir), "GRADIO_SERVER_NAME": "127.0.0.1",
+    env = {**os.environ, "MODEL_ID": str(model_dir), "GRADIO_SERVER_NAME": "127.0.0.1", "PYTHONPATH": str(ROOT),
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
     log_path = tmp_path_factory.mktemp("app") / "app.log"
     with open(log_path, "wb") as log:

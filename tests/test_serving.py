@@ -319,3 +319,13 @@ def test_the_server_keeps_answering_when_workers_die_as_they_start(app_server):
     assert answer["event"] == "complete" and answer["data"][0]["label"] == "7", answer
     assert _http_predict(url, image)["data"][0]["label"] == "7"
     assert not (_spawned_children(server_pid) & (first | killed))
+
+
+@needs_proc
+def test_the_server_and_its_workers_never_load_tensorflow(app_server):
+    """With model.tflite in the folder nothing converts or imports TensorFlow (the Space does not install it)."""
+    url, server_pid = app_server
+    assert _http_predict(url, str(ROOT / "space" / "examples" / "7_drawing.png"))["event"] == "complete"
+    for pid in {server_pid, *_spawned_children(server_pid)}:
+        with open(f"/proc/{pid}/maps") as maps:
+            assert "tensorflow" not in maps.read(), f"process {pid} loaded TensorFlow"
