@@ -12,6 +12,7 @@ returns what a user would send: a PIL image (canvases) or JPEG bytes (photos).
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -21,7 +22,16 @@ UPSCALE = 4  # skeletons are computed on a 112x112 copy of the 28x28 digit
 
 
 def skeleton(digit: np.ndarray) -> np.ndarray:
-    """One-pixel skeleton (bool, 112x112) of a 28x28 MNIST digit (Zhang-Suen thinning, vectorised)."""
+    """One-pixel skeleton (bool, 112x112) of a 28x28 MNIST digit (Zhang-Suen thinning, vectorised).
+
+    Cached by content: every style redraws the same test digits, and thinning is most of the rendering time.
+    """
+    return _skeleton(np.ascontiguousarray(digit, dtype=np.uint8).tobytes()).copy()
+
+
+@lru_cache(maxsize=4096)
+def _skeleton(pixels: bytes) -> np.ndarray:
+    digit = np.frombuffer(pixels, np.uint8).reshape(28, 28)
     big = Image.fromarray(digit).resize((28 * UPSCALE, 28 * UPSCALE), Image.Resampling.BICUBIC)
     image = np.pad(np.asarray(big) > 180, 1)  # high: keeps small loops open (a filled loop thins to a line)
     while True:
@@ -128,10 +138,20 @@ def small_corner(digit, rng) -> Image.Image:
 def photo(digit, rng) -> bytes:
     """A phone photo of a digit written on paper: tinted paper, uneven lighting and a vignette,
     a pen stroke slightly blurred, a small rotation, sensor noise, JPEG compression."""
+    return _photo(digit, rng, ruled=False)
+
+
+def ruled_paper(digit, rng) -> bytes:
+    """The same phone photo, on ruled (blue lines) or squared (grey grid) paper whose lines cross the digit."""
+    return _photo(digit, rng, ruled=True)
+
+
+def _photo(digit, rng, ruled):
     shape = (480, 640) if rng.random() < 0.5 else (640, 480)
     H, W = shape
     mask = _stroke(digit, rng, (int(0.35 * min(shape)), int(0.7 * min(shape))), (6, 20), min_ratio=0.04, max_ratio=0.14)
     pad = mask.shape[0] // 3
+    digit_height = mask.shape[0]
     mask = np.pad(mask, pad)
     angle = float(rng.uniform(-12, 12))
     mask = np.asarray(Image.fromarray(mask.astype(np.float32), "F").rotate(angle, Image.Resampling.BILINEAR))
@@ -149,12 +169,107 @@ def photo(digit, rng) -> bytes:
     ink = np.array([40, 40, 45]) if rng.random() < 0.6 else np.array([30, 40, 120])  # pencil/pen or blue
     ink = ink * rng.uniform(0.6, 1.6)
     ink_strength = rng.uniform(0.75, 1.0)
-    rgb = (paper * (1 - ink_strength * layer) + ink * ink_strength * layer) * light[..., None]
+    sheet = paper
+    if ruled:
+        sheet = paper * (1 - _paper_lines(shape, digit_height, -np.radians(angle), rng))
+    rgb = (sheet * (1 - ink_strength * layer) + ink * ink_strength * layer) * light[..., None]
     rgb += rng.normal(0, rng.uniform(3, 10), rgb.shape)
     image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=int(rng.integers(50, 90)))
     return buffer.getvalue()
+
+
+def _paper_lines(shape, digit_height, angle, rng):
+    """(H, W, 3) darkening of the paper by its printed lines, rotated with the sheet (antialiased).
+
+    Ruled paper: light blue horizontal lines about one digit height apart (the digit crosses one or two);
+    squared paper: a grey grid about half a digit apart. Lines 1-3 px wide, 20-45% darker than the paper.
+    """
+    H, W = shape
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    cos, sin = float(np.cos(angle)), float(np.sin(angle))  # Python floats keep the arrays float32 (speed)
+    across = (yy - H / 2) * cos + (xx - W / 2) * sin  # distance along the page's vertical
+    along = (xx - W / 2) * cos - (yy - H / 2) * sin
+    squared = rng.random() < 0.5
+    spacing = float(digit_height * (rng.uniform(0.4, 0.8) if squared else rng.uniform(0.6, 1.1)))
+    width = float(rng.uniform(1.0, 3.0))
+    phase = float(rng.uniform(0, spacing))
+
+    def lines(coordinate):
+        distance = np.abs((coordinate + phase) % spacing - spacing / 2)  # 0 on a line
+        return np.clip(width / 2 - distance + 0.5, 0.0, 1.0)
+
+    coverage = lines(across)
+    if squared:
+        coverage = np.maximum(coverage, lines(along))
+    colour = np.array([0.5, 0.3, 0.08]) if not squared else np.array([1.0, 1.0, 1.0])  # blue / grey
+    strength = float(rng.uniform(0.2, 0.45))
+    return coverage[..., None] * (strength * colour / colour.max()).astype(np.float32)
+
+
+MNIST_STROKE = 2.1 / 20  # MNIST's median stroke width, as a fraction of the digit's height (20 px box)
+
+
+def _sketchpad(mask, rng):
+    layer = _stamp((800, 800), mask, *_place((800, 800), mask.shape, rng))
+    gray = (255 * (1 - layer)).round().astype(np.uint8)
+    return Image.fromarray(np.dstack([gray, gray, gray, np.full_like(gray, 255)]), "RGBA")
+
+
+def bold_marker(digit, rng) -> Image.Image:
+    """A felt marker or a big brush on the Sketchpad: strokes 1.5-3x MNIST's width (small loops may close)."""
+    height = int(rng.integers(200, 650))
+    return _sketchpad(brush_mask(digit, height, MNIST_STROKE * rng.uniform(1.5, 3.0) * height), rng)
+
+
+def thin_pen(digit, rng) -> Image.Image:
+    """A fine pen scanned or drawn on a white page: lines 1-2.5 px wide on a digit 120-600 px tall."""
+    shape = [(800, 800), (600, 800), (800, 600), (1000, 1000)][int(rng.integers(4))]
+    height = int(rng.integers(120, int(0.75 * min(shape))))
+    mask = brush_mask(digit, height, rng.uniform(1.0, 2.5))
+    layer = _stamp(shape, mask, *_place(shape, mask.shape, rng))
+    ink = rng.uniform(0, 80)
+    return Image.fromarray((255 - (255 - ink) * layer).round().astype(np.uint8)).convert("RGB")
+
+
+def low_resolution(height: int):
+    """A style: the MNIST digit itself scanned `height` px tall (area sampling) on a small white thumbnail,
+    then upscaled 4-8x with bilinear or bicubic interpolation, as a thumbnail or a far-away photo gives."""
+
+    def render(digit, rng) -> Image.Image:
+        rows, cols = np.nonzero(digit.any(axis=1))[0], np.nonzero(digit.any(axis=0))[0]
+        crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        scale = height / crop.shape[0]
+        small = Image.fromarray(crop).resize((max(1, round(crop.shape[1] * scale)), height), Image.Resampling.BOX)
+        side = max(height + 2, round(height * rng.uniform(1.4, 2.0)), small.size[0] + 2)
+        canvas = np.zeros((side, side), np.float32)
+        top, left = int(rng.integers(0, side - height + 1)), int(rng.integers(0, side - small.size[0] + 1))
+        canvas[top : top + height, left : left + small.size[0]] = np.asarray(small, np.float32) / 255.0
+        paper, ink = rng.uniform(215, 255), rng.uniform(0, 70)
+        thumbnail = Image.fromarray((paper - (paper - ink) * canvas).round().astype(np.uint8))
+        factor = int(rng.integers(4, 9))
+        method = Image.Resampling.BILINEAR if rng.random() < 0.5 else Image.Resampling.BICUBIC
+        return thumbnail.resize((side * factor, side * factor), method)
+
+    render.__doc__ = f"The digit scanned {height} px tall, upscaled 4-8x (bilinear or bicubic)."
+    return render
+
+
+def heavy_ink(digit, rng) -> Image.Image:
+    """A bold digit cropped tightly, so that its ink covers more than half of the image; either polarity.
+
+    The stroke starts at 2x MNIST's width and grows until the ink covers over half the picture.
+    """
+    height = int(rng.integers(60, 300))
+    for times in (2.0, 2.5, 3.0, 3.5, 4.0, 4.5):
+        mask = brush_mask(digit, height, MNIST_STROKE * times * height)
+        if (mask > 0.5).mean() > 0.5:
+            break
+    paper, ink = rng.uniform(215, 255), rng.uniform(0, 60)
+    if rng.random() < 0.3:  # light ink on a dark board
+        paper, ink = 255 - paper, 255 - ink
+    return Image.fromarray((paper - (paper - ink) * mask).round().astype(np.uint8)).convert("RGB")
 
 
 STYLES = {
@@ -163,5 +278,16 @@ STYLES = {
     "white_on_black": white_on_black,
     "small_corner": small_corner,
     "photo": photo,
+    "bold_marker": bold_marker,
+    "thin_pen": thin_pen,
+    "low_res_8px": low_resolution(8),
+    "low_res_12px": low_resolution(12),
+    "low_res_16px": low_resolution(16),
+    "ruled_paper": ruled_paper,
+    "heavy_ink": heavy_ink,
 }
-SKETCH_STYLES = ("sketch_white_canvas", "sketch_transparent", "white_on_black", "small_corner")
+SKETCH_STYLES = ("sketch_white_canvas", "sketch_transparent", "white_on_black", "small_corner", "bold_marker",
+                 "thin_pen")
+PHOTO_STYLES = ("photo",)
+LOW_RES_STYLES = ("low_res_8px", "low_res_12px", "low_res_16px")
+

@@ -4,10 +4,12 @@ Why: public MNIST demos resize the whole canvas to 28x28 and fail on real drawin
 renders test digits the way users send them (benchmarks/render_styles.py), runs them through
 the app's preprocessing (hub.preprocess.to_mnist, the same code path as MnistClassifier.predict)
 and the model, and next to it a naive pipeline (grayscale, resize to 28x28, invert if the
-picture is light), measured in the same run. Targets (issue 4): every sketch style within 1.5
-points of clean-test accuracy, photo-like >= 95%.
+picture is light), measured in the same run. Targets (issue 12): every sketch and photo style (bold
+markers and thin pens included) within 1.0 point of clean-test accuracy; low resolution within 2
+points at 16 px and, at 8 and 12 px, at least 85% and never below the naive resize; ruled paper and
+heavy ink at least 97%. 3,000 digits per style give a standard error of about 0.25 points.
 
-    python benchmarks/robustness.py [--model-dir outputs/mnist-cnn] [--samples 1000] [--tiny]
+    python benchmarks/robustness.py [--model-dir outputs/mnist-cnn] [--samples 3000] [--styles a,b] [--tiny]
 
 Prints a table, writes benchmarks/results/robustness.json and robustness_examples.png (input |
 what the model sees with our preprocessing | with the naive one, for a few digits of each style).
@@ -20,6 +22,7 @@ import io
 import json
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +31,26 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.render_styles import SKETCH_STYLES, STYLES, brush_mask  # noqa: E402
+from benchmarks.render_styles import LOW_RES_STYLES, PHOTO_STYLES, SKETCH_STYLES, STYLES, brush_mask  # noqa: E402
 from hub.data import load_mnist  # noqa: E402
 from hub.preprocess import mnist_to_input, to_mnist  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-SKETCH_TOLERANCE = 1.5  # points below clean accuracy allowed for each sketch style
-PHOTO_TARGET = 95.0
+SKETCH_TOLERANCE = 1.0  # points below clean-test accuracy allowed for each sketch and photo style
+LOW_RES_16_TOLERANCE = 2.0  # ... for digits 16 px tall
+LOW_RES_FLOOR = 85.0  # 8 and 12 px tall: at least this, and never below the naive resize
+PAPER_TARGET = 97.0  # ruled paper, heavy ink
+
+
+def target(style: str, clean: float) -> tuple[float, bool]:
+    """(minimum accuracy %, whether the naive resize's accuracy is a floor too) for a style."""
+    if style in SKETCH_STYLES or style in PHOTO_STYLES:
+        return clean - SKETCH_TOLERANCE, False
+    if style == "low_res_16px":
+        return clean - LOW_RES_16_TOLERANCE, True
+    if style in LOW_RES_STYLES:
+        return LOW_RES_FLOOR, True
+    return PAPER_TARGET, False
 
 
 def naive_to_mnist(source) -> np.ndarray:
@@ -64,7 +80,7 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out).argmax(axis=1) if out else np.zeros(0, int)
 
 
-def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = None) -> dict:
+def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = None, styles=None) -> dict:
     data = load_mnist()
     model = load_model(model_dir)
     rng = np.random.default_rng(seed)
@@ -74,8 +90,9 @@ def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = No
     clean_full = float((predict(model, mnist_to_input(data.x_test)) == data.y_test).mean() * 100)
     clean_subset = float((predict(model, mnist_to_input(digits)) == labels).mean() * 100)
     rows, gallery = {}, {}
-    for name, render in STYLES.items():
-        style_rng = np.random.default_rng([seed, len(name)])
+    for name in styles or STYLES:
+        render = STYLES[name]
+        style_rng = np.random.default_rng([seed, _style_seed(name)])
         ours, naive, failed, seconds = [], [], 0, []
         renders = []
         for digit in digits:
@@ -93,13 +110,14 @@ def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = No
         ours_pred, naive_pred = predict(model, ours), predict(model, naive)
         ours_pred[[i for i, x in enumerate(ours) if not x.any()]] = -1
         acc, naive_acc = float((ours_pred == labels).mean() * 100), float((naive_pred == labels).mean() * 100)
-        target = PHOTO_TARGET if name == "photo" else clean_subset - SKETCH_TOLERANCE
+        minimum, above_naive = target(name, clean_full)
         rows[name] = {
             "accuracy": round(acc, 2),
             "naive_accuracy": round(naive_acc, 2),
             "no_digit_found": failed,
-            "target": round(target, 2),
-            "met": acc >= target,
+            "target": round(minimum, 2),
+            "target_includes_naive": above_naive,
+            "met": acc >= minimum and (not above_naive or acc >= naive_acc),
             "preprocess_ms_median": round(float(np.median(seconds)) * 1000, 2),
         }
         gallery[name] = (renders[:4], ours[:4], naive[:4], ours_pred[:4], naive_pred[:4], labels[:4])
@@ -118,10 +136,21 @@ def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = No
         "styles": rows,
         "all_targets_met": all(r["met"] for r in rows.values()),
         "sketch_styles": list(SKETCH_STYLES),
+        "targets": {"sketch_and_photo": f"clean test - {SKETCH_TOLERANCE}",
+                    "low_res_16px": f"clean test - {LOW_RES_16_TOLERANCE}, and >= naive",
+                    "low_res_8px, low_res_12px": f">= {LOW_RES_FLOOR}, and >= naive",
+                    "ruled_paper, heavy_ink": f">= {PAPER_TARGET}"},
     }
     if examples:
         result["examples_png"] = str(save_examples(gallery, examples))
     return result
+
+
+def _style_seed(name: str) -> int:
+    """The random stream of a style: the first five keep theirs (same renders as earlier runs), new ones get their own."""
+    if name in ("sketch_white_canvas", "sketch_transparent", "white_on_black", "small_corner", "photo"):
+        return len(name)
+    return zlib.crc32(name.encode())
 
 
 def _ideal(mask: np.ndarray) -> np.ndarray:
@@ -173,26 +202,34 @@ def print_table(result: dict) -> None:
           f"same digits, clean: {result['clean_subset_accuracy']:.2f}%")
     print(f"reference, same digits redrawn with a uniform brush and cropped ideally: "
           f"{result['rendered_strokes_ideal_crop_accuracy']:.2f}%")
-    print(f"{'style':<22}{'ours %':>8}{'naive %':>9}{'target %':>10}{'met':>5}{'no digit':>10}{'ms/img':>8}")  # ms/img: median wall time of to_mnist
+    print(f"{'style':<22}{'ours %':>8}{'naive %':>9}{'target %':>18}{'met':>5}{'no digit':>10}{'ms/img':>8}")  # ms/img: median wall time of to_mnist
     for name, row in result["styles"].items():
-        print(f"{name:<22}{row['accuracy']:>8.2f}{row['naive_accuracy']:>9.2f}{row['target']:>10.2f}"
+        goal = f">= {row['target']:.2f}" + (" & naive" if row["target_includes_naive"] else "")
+        print(f"{name:<22}{row['accuracy']:>8.2f}{row['naive_accuracy']:>9.2f}{goal:>18}"
               f"{'yes' if row['met'] else 'NO':>5}{row['no_digit_found']:>10}{row['preprocess_ms_median']:>8.2f}")
+    print("all targets met" if result["all_targets_met"] else "NOT all targets met")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "outputs" / "mnist-cnn")
-    parser.add_argument("--samples", type=int, default=1000, help="digits per style (default 1000)")
+    parser.add_argument("--model-dir", "--model", type=Path, default=ROOT / "outputs" / "mnist-cnn")
+    parser.add_argument("--samples", type=int, default=3000, help="digits per style (default 3000)")
+    parser.add_argument("--styles", default=",".join(STYLES),
+                        help=f"comma-separated subset of the styles (default all: {','.join(STYLES)})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true",
                         help="20 digits per style, for the test suite (writes robustness_tiny.json)")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON path (default benchmarks/results/robustness.json)")
     args = parser.parse_args(argv)
+    styles = [name.strip() for name in args.styles.split(",") if name.strip()]
+    unknown = sorted(set(styles) - set(STYLES))
+    if unknown:
+        parser.error(f"unknown style(s) {', '.join(unknown)}; choose from {', '.join(STYLES)}")
     name = "robustness_tiny" if args.tiny else "robustness"
     args.output = args.output or RESULTS / f"{name}.json"
     examples = args.output.with_name(args.output.stem + "_examples.png")
-    result = run(args.model_dir, 20 if args.tiny else args.samples, args.seed, examples)
+    result = run(args.model_dir, 20 if args.tiny else args.samples, args.seed, examples, styles)
     print_table(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

@@ -3,15 +3,18 @@
 MNIST digits are white on black, scaled so the longer side of the ink is 20 px (aspect kept,
 antialiased), and placed in 28x28 so the center of mass sits at pixel (14, 14). A model trained
 on that fails on a plain resize of a drawing or photo, so `to_mnist` redoes those steps on any
-image: find the ink (either polarity, after flattening uneven lighting), crop to it, scale, center.
+image: find the ink (either polarity, after flattening uneven lighting; heavy ink covering most of
+the picture included), keep a thin or blurry stroke in one piece (hysteresis), crop to it, bring
+its stroke width into MNIST's range, scale, center. A 28x28 image already in MNIST form is kept.
 
 Decoding (any source -> a checked PIL image) is `hub.images`; its `load_image` and
 `ImageInputError` are re-exported here because every caller of this module needs them.
 
 Public API:
 - `to_mnist(image)`: one image -> (28, 28) float32 in [0, 1], MNIST form.
-- `to_model_batch(images)`: many images -> (N, 28, 28, 1) float32; arrays already in
-  MNIST form (N, 28, 28) pass straight through (vectorised, nearly free).
+- `to_model_batch(images)`: many images -> (N, 28, 28, 1) float32, the same values as `to_mnist`
+  one by one; uint8 arrays (N, 28, 28) of MNIST-form digits are rescaled in one vectorised step.
+- `is_mnist_form(digits)`: the rule that decides which 28x28 images are already MNIST digits.
 - `mnist_to_input(x_uint8)`: MNIST uint8 (N, 28, 28) -> model input.
 - `ImageInputError` (bad input), `NoDigitError` (valid image, but nothing drawn on it).
 """
@@ -27,7 +30,8 @@ from scipy import ndimage
 
 from hub.images import ImageInputError, load_image
 
-__all__ = ["ImageInputError", "NoDigitError", "load_image", "mnist_to_input", "to_mnist", "to_model_batch"]
+__all__ = ["ImageInputError", "NoDigitError", "is_mnist_form", "load_image", "mnist_to_input", "to_mnist",
+           "to_model_batch"]
 
 CANVAS = 28  # MNIST image side
 DIGIT_BOX = 20  # longer side of the digit inside the canvas
@@ -39,6 +43,14 @@ MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (fraction of 
 MIN_SEPARATION = 6.0  # ... and by this many (robust) standard deviations of the paper's noise
 MIN_STROKE = 1.8  # strokes thinner than this (px in the 20 px box) are widened ...
 TARGET_STROKE = 2.2  # ... to this (MNIST: median 2.1)
+MAX_STROKE = 3.0  # strokes bolder than this (felt markers) are thinned ...
+BOLD_TARGET = 2.6  # ... to this (measured: thinning to 2.2 loses more shape than it gains)
+WEAK_FRACTION = 0.3  # hysteresis: ink above this fraction of the threshold joins a stroke it touches
+CLEAN_NOISE = 0.005  # paper noise below this: a digital canvas or a clean scan (0 there; photos: 0.009 up)
+NEAR_STROKE = 2  # on photos, faint ink joins a stroke only within this many coarse pixels of it
+LOW_FRACTION = 0.5  # fine scale: ink below this fraction of the threshold is paper (photos) ...
+LOW_FRACTION_CLEAN = 0.15  # ... or below this on clean canvases (keeps thin and blurry strokes whole)
+HEAVY_INK = 0.3  # above this share of ink the paper level is taken as one value, not per block
 
 
 class NoDigitError(ImageInputError):
@@ -53,7 +65,7 @@ def mnist_to_input(images):
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., np.newaxis]
-    return images.astype("float32") / 255.0
+    return _scale(images)
 
 
 # --------------------------------------------------------------------------- to MNIST form
@@ -62,15 +74,36 @@ def mnist_to_input(images):
 def to_mnist(image) -> np.ndarray:
     """One image (anything `load_image` accepts) -> (28, 28) float32 in [0, 1], MNIST form.
 
+    A 28x28 image already in MNIST form (see `is_mnist_form`) is only rescaled, whatever its container
+    (array, PIL image, file); everything else gets the full preprocessing.
     Raises NoDigitError when no digit is visible, ImageInputError for unusable input.
     """
-    return _mnist_from_pil(load_image(image, max_side=4 * COARSE_SIDE))
+    image = load_image(image, max_side=4 * COARSE_SIDE)
+    if image.size == (CANVAS, CANVAS) and (image.mode != "RGBA" or image.getextrema()[3][0] == 255):
+        gray = _scale(np.asarray(image if image.mode == "L" else image.convert("L"))[np.newaxis])
+        if is_mnist_form(gray)[0]:
+            return gray[0]
+    return _mnist_from_pil(image)
+
+
+def is_mnist_form(digits: np.ndarray) -> np.ndarray:
+    """Which of these (N, 28, 28) float images in [0, 1] are already MNIST digits: a dark border (the
+    outer ring of pixels averages below 0.25; MNIST's is 0) around something bright (a pixel above 0.5).
+
+    Such images are used as they are; any other image (black on white, a photo, a blank) is preprocessed.
+    """
+    return (digits[:, _BORDER].mean(axis=1) < 0.25) & (digits.max(axis=(1, 2)) > 0.5)
+
+
+def _scale(pixels: np.ndarray) -> np.ndarray:
+    """uint8 -> float32 in [0, 1]: the one conversion training, `to_mnist` and the batch path use (same bits)."""
+    return pixels.astype(np.float32) / 255.0
 
 
 def _mnist_from_pil(image):
     page = _Page(image)
     width, height = image.size
-    factor = max(1, round(max(width, height) / COARSE_SIDE))
+    factor = max(1, min(round(max(width, height) / COARSE_SIDE), min(width, height)))  # thin images keep 1 row
     values = page.sample(factor, (0, 0, width // factor * factor, height // factor * factor))
     dark_ink, paper, noise = _paper(values)
     ink = paper - values if dark_ink else values - paper
@@ -83,7 +116,8 @@ def _mnist_from_pil(image):
     bottom, right = min(rows[-1] + 2, keep.shape[0]), min(cols[-1] + 2, keep.shape[1])
     coarse_box = (left, top, right, bottom)
     box = (left * factor, top * factor, right * factor, bottom * factor)
-    fine_factor = max(1, -(-max(box[2] - box[0], box[3] - box[1]) // FINE_SIDE))  # ceil
+    fine_factor = max(1, min(-(-max(box[2] - box[0], box[3] - box[1]) // FINE_SIDE),  # ceil
+                             box[2] - box[0], box[3] - box[1]))
     box = (box[0], box[1], box[0] + (box[2] - box[0]) // fine_factor * fine_factor,
            box[1] + (box[3] - box[1]) // fine_factor * fine_factor)
     fine = page.sample(fine_factor, box)
@@ -94,11 +128,11 @@ def _mnist_from_pil(image):
     fine_ink *= _resize_float(near.astype(np.float32), size, None) > 0.0
 
     # Contrast: paper (and noise below half the threshold) -> 0, stroke cores -> 1.
-    low = 0.5 * threshold
+    low = (LOW_FRACTION if noise > CLEAN_NOISE else LOW_FRACTION_CLEAN) * threshold
     strokes = fine_ink[fine_ink > threshold]
     high = float(_percentiles(strokes, (90,))[0]) if strokes.size else threshold * 2
     digit = np.clip((fine_ink - low) / max(high - low, 1e-6), 0.0, 1.0)
-    return _place(_thicken(digit))
+    return _place(_normalise_width(digit))
 
 
 def _grow(mask):
@@ -111,12 +145,15 @@ def _grow(mask):
     return out
 
 
-def _thicken(digit):
-    """Widen thin strokes (fine pens, thin brushes) to MNIST's typical width.
+def _normalise_width(digit):
+    """Bring thin and bold strokes to MNIST's range of widths: widen fine pens, thin felt markers.
 
     MNIST strokes are about 2 px wide in the 20 px box (median 2.1, 25th percentile 1.8); a
-    1 px pen line scaled into that box looks like nothing the model has seen. Measured with a
-    distance transform at the fine scale; thick strokes are left alone (MNIST has bold digits too).
+    1 px pen line scaled into that box looks like nothing the model has seen, and neither does a
+    marker stroke three times too bold (its loops nearly closed). The width is measured with a
+    distance transform at the fine scale; widths in MNIST's usual range are left alone. Bold strokes
+    are eroded (the distance transform, shifted): that keeps the outline's shape and reopens
+    narrowed loops.
     """
     strokes = digit > 0.5
     rows, cols = np.nonzero(strokes.any(axis=1))[0], np.nonzero(strokes.any(axis=0))[0]
@@ -128,6 +165,9 @@ def _thicken(digit):
     distance = ndimage.distance_transform_edt(strokes)
     ridge = strokes & (distance >= ndimage.maximum_filter(distance, size=3))
     width = (2 * float(distance[ridge].mean()) - 1) * DIGIT_BOX / long_side  # in 20-px-box pixels
+    if width > MAX_STROKE:
+        radius = (width - BOLD_TARGET) / 2 * long_side / DIGIT_BOX  # in fine pixels
+        return np.clip(distance - radius, 0.0, 1.0).astype(np.float32)
     if width >= MIN_STROKE:
         return digit
     radius = (TARGET_STROKE - width) / 2 * long_side / DIGIT_BOX  # in fine pixels
@@ -197,12 +237,45 @@ def _paper(values):
     """
     darkest, median, brightest = _percentiles(values.ravel(), (0.05, 50, 99.95))
     dark_ink = median - darkest >= brightest - median
+    heavy = _heavy_ink(values, darkest, brightest)
+    if heavy is not None:
+        return heavy
     low, mid, high = _percentiles(_blocks(values, _block_size(values)), (3, 50, 97))
     level = high if dark_ink else low
     noise = float(np.median(np.abs(level - mid))) / 1.88  # paper-side half-width of a normal
     around = ndimage.median_filter(level, size=3, mode="nearest")
     level = np.maximum(level, around) if dark_ink else np.minimum(level, around)
     return dark_ink, _smooth_blocks(level, values.shape), noise
+
+
+def _heavy_ink(values, darkest, brightest):
+    """(dark_ink, paper, noise) for heavy ink (a bold digit cropped tight), else None.
+
+    Heavy ink breaks both rules `_paper` relies on: the ink is the majority (so the median is ink,
+    not paper) and it fills whole blocks (so block percentiles find no paper). What still holds:
+    the picture has two clear shades, and the paper is the flat one that holds most of the border.
+    One paper level is used (such crops are small; no lighting to follow).
+    """
+    contrast = brightest - darkest
+    if contrast < MIN_CONTRAST:
+        return None
+    dark = values < darkest + contrast / 2
+    dark_share = float(dark.mean())
+    border = np.concatenate([values[0], values[-1], values[1:-1, 0], values[1:-1, -1]])
+    border_dark = border < darkest + contrast / 2
+    for dark_ink, ink_share, paper_border in ((True, dark_share, border[~border_dark]),
+                                              (False, 1 - dark_share, border[border_dark])):
+        if ink_share <= HEAVY_INK or paper_border.size < 0.6 * border.size:
+            continue
+        paper_values = values[~dark] if dark_ink else values[dark]
+        ink_values = values[dark] if dark_ink else values[~dark]
+        level = float(np.median(paper_values))
+        two_tone = abs(float(np.median(ink_values)) - level) > 0.6 * contrast  # not a noisy blank page
+        flat = float(np.percentile(paper_border, 90) - np.percentile(paper_border, 10)) < 0.25 * contrast
+        if two_tone and flat:
+            noise = float(np.median(np.abs(paper_values - level))) / 0.6745
+            return dark_ink, np.full(values.shape, level, np.float32), noise
+    return None
 
 
 def _percentiles(values, qs):
@@ -244,25 +317,37 @@ def _find_digit(ink, noise):
     # Otsu alone fails when the ink is a tiny fraction of the image (it splits paper noise or
     # leftover shading instead); never go below a third of the strongest ink.
     threshold = max(_otsu(ink, top), top / 3)
-    strokes = ink > threshold
-    labels, count = ndimage.label(strokes, structure=np.ones((3, 3), bool))
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]
-    slices = ndimage.find_objects(labels)
+    strong = ink > threshold
+    # Hysteresis: a stroke is the fainter pixels connected to strong ones (the thin or blurry parts of one
+    # line are one component, not fragments); one-pixel gaps are bridged.
+    weak = ink > max(WEAK_FRACTION * threshold, MIN_SEPARATION / 2 * noise)
+    if noise > CLEAN_NOISE:  # a photo: faint lines and shading may touch the digit; only pixels right next
+        near_strong = strong  # to its strokes count
+        for _ in range(NEAR_STROKE):
+            near_strong = _grow(near_strong)
+        weak &= near_strong
+    labels, count = ndimage.label(_grow(weak), structure=np.ones((3, 3), bool))
+    labels *= weak
+    has_strong = np.zeros(count + 1, bool)
+    has_strong[labels[strong]] = True
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:] * has_strong[1:]
+    slices = ndimage.find_objects(labels, max_label=count)
     # The digit is the heaviest stroke, preferring one clear of the image edge (photo corners,
     # shadows and table edges touch it); its other parts (a 5's bar, a 4's second stroke) lie
     # within about its own size of it; specks and far-away marks are dropped.
     height, width = ink.shape
-    edge = np.array([r.start == 0 or c.start == 0 or r.stop == height or c.stop == width for r, c in slices])
+    edge = np.array([s is not None and (s[0].start == 0 or s[1].start == 0 or s[0].stop == height
+                                        or s[1].stop == width) for s in slices])
     main = int(np.argmax(mass * np.where(edge, 0.3, 1.0)))
     rs, cs = slices[main]
     reach = max(rs.stop - rs.start, cs.stop - cs.start)
     near_main = (rs.start - reach, rs.stop + reach, cs.start - reach, cs.stop + reach)
     keep_ids = [
         i + 1
-        for i, (r, c) in enumerate(slices)
-        if mass[i] >= 0.02 * mass[main]
-        and r.start < near_main[1] and r.stop > near_main[0]
-        and c.start < near_main[3] and c.stop > near_main[2]
+        for i, box in enumerate(slices)
+        if box is not None and mass[i] > 0 and mass[i] >= 0.02 * mass[main]
+        and box[0].start < near_main[1] and box[0].stop > near_main[0]
+        and box[1].start < near_main[3] and box[1].stop > near_main[2]
     ]
     wanted = np.zeros(count + 1, bool)
     wanted[keep_ids] = True
@@ -316,27 +401,26 @@ def _place(digit):
 
 
 def to_model_batch(images) -> np.ndarray:
-    """Many images -> the model's float32 (N, 28, 28, 1) input in [0, 1].
+    """Many images -> the model's float32 (N, 28, 28, 1) input in [0, 1]; the same values as `to_mnist`
+    one by one.
 
-    A numpy array (N, 28, 28) or (N, 28, 28, 1) (uint8 0-255, or float in [0, 1] / [0, 255]) is
-    taken as MNIST-form digits and only rescaled (vectorised). Items of such an array that are
-    clearly not MNIST form (light background) go through `to_mnist`. Anything else (a list of
-    paths, PIL images, arrays of any size, a single image) goes through `to_mnist` one by one.
-    Raises ImageInputError / NoDigitError naming the bad image ("Image 3: ...").
+    Fast path: a uint8 array (N, 28, 28) or (N, 28, 28, 1) (MNIST's own format) is checked and rescaled
+    in one vectorised step; its items that are not in MNIST form go through `to_mnist`. Anything else
+    (other dtypes, a list of paths, PIL images, arrays of any size, a single image) goes through
+    `to_mnist` one by one. Raises ImageInputError / NoDigitError naming the bad image ("Image 3: ...").
     """
-    if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.shape[1:3] == (CANVAS, CANVAS) and (
-        images.ndim == 3 or images.shape[3] == 1
-    ):
-        return _mnist_batch(images)
-    if isinstance(images, (np.ndarray, Image.Image, str, Path, bytes, bytearray, dict)) or hasattr(images, "read"):
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim in (3, 4) \
+            and images.shape[1:3] == (CANVAS, CANVAS) and (images.ndim == 3 or images.shape[3] == 1):
+        return _mnist_batch(images.reshape(-1, CANVAS, CANVAS))
+    if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.shape[1:3] == (CANVAS, CANVAS) \
+            and (images.ndim == 3 or images.shape[3] == 1):
+        images = list(images)  # a batch of 28x28 images in another dtype
+    elif isinstance(images, (np.ndarray, Image.Image, str, Path, bytes, bytearray, dict)) or hasattr(images, "read"):
         images = [images]  # a single image
     out = np.empty((len(images), CANVAS, CANVAS, 1), np.float32)
     for i, image in enumerate(images):
         with _numbered(i, len(images)):
-            if isinstance(image, np.ndarray) and image.shape in ((CANVAS, CANVAS), (CANVAS, CANVAS, 1)):
-                out[i] = _mnist_batch(image.reshape(1, CANVAS, CANVAS))[0]
-            else:
-                out[i, :, :, 0] = to_mnist(image)
+            out[i, :, :, 0] = to_mnist(image)
     return out
 
 
@@ -355,23 +439,10 @@ _BORDER = np.zeros((CANVAS, CANVAS), bool)
 _BORDER[[0, -1], :] = _BORDER[:, [0, -1]] = True
 
 
-def _mnist_batch(images):
-    x = images.reshape(-1, CANVAS, CANVAS)
-    if x.dtype == np.uint8:
-        out = x.astype(np.float32)
-        out *= 1.0 / 255.0
-    else:
-        if not np.issubdtype(x.dtype, np.number) or x.dtype == bool:
-            x = x.astype(np.float32)
-        out = np.asarray(x, dtype=np.float32)
-        top = float(out.max()) if out.size else 0.0
-        if top > 1.0:
-            out = out * (1.0 / 255.0)
-        elif out is x:
-            out = out.copy()
-        np.clip(out, 0.0, 1.0, out=out)
-    light = out[:, _BORDER].mean(axis=1) > 0.5  # black-on-white or photos: not MNIST form
-    for i in np.nonzero(light)[0]:
+def _mnist_batch(pixels):
+    """uint8 (N, 28, 28): MNIST-form items rescaled at once, the others through `to_mnist`."""
+    out = _scale(pixels)
+    for i in np.nonzero(~is_mnist_form(out))[0]:
         with _numbered(i, len(out)):
-            out[i] = to_mnist(out[i])
+            out[i] = to_mnist(pixels[i])
     return out[..., np.newaxis]

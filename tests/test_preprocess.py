@@ -3,12 +3,15 @@
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from hub import preprocess as pp
+
+ROOT = Path(__file__).resolve().parent.parent
 from hub.preprocess import ImageInputError, NoDigitError, load_image, to_mnist, to_model_batch
 
 SEVEN = [(300, 220), (520, 220), (380, 620)]  # a "7" on an 800x800 canvas
@@ -261,27 +264,66 @@ def test_mnist_to_input():
     assert np.allclose(out[..., 0], x / 255.0)
 
 
-def test_model_batch_of_mnist_arrays_is_a_plain_rescale(monkeypatch):
+def test_mnist_form_digits_are_taken_as_they_are_whatever_the_container(tmp_path):
     from hub.data import load_mnist
 
-    x = load_mnist().x_test[:1000]
-    monkeypatch.setattr(pp, "to_mnist", lambda image: pytest.fail("slow path taken"))
+    x = load_mnist().x_test[:20]
+    path = tmp_path / "digit.png"
+    for digit in x:
+        Image.fromarray(digit).save(path)
+        expected = pp.mnist_to_input(digit[None])[0, ..., 0]
+        for source in (digit, digit[..., None], Image.fromarray(digit), Image.fromarray(digit).convert("RGB"),
+                       path, path.read_bytes()):
+            np.testing.assert_array_equal(to_mnist(source), expected)
+
+
+def test_28x28_images_not_in_mnist_form_get_the_full_preprocessing():
+    from hub.data import load_mnist
+
+    digit = load_mnist().x_test[0]
+    inverted = to_mnist(255 - digit)  # black on white: preprocessed back to white on black
+    assert np.abs(inverted - digit / 255.0).mean() < 0.05 and not np.array_equal(inverted, 1 - digit / 255.0)
+    assert not pp.is_mnist_form(np.zeros((1, 28, 28), np.float32))[0]  # blank: no digit, not MNIST form
+    with pytest.raises(NoDigitError):
+        to_mnist(np.zeros((28, 28), np.uint8))
+    grey = (128 + digit // 2).astype(np.uint8)  # a light digit on grey paper: a crop of a photo, say
+    assert not pp.is_mnist_form(grey[None] / 255.0)[0]
+    check_mnist_form(to_mnist(grey))
+
+
+def test_batch_fast_path_equals_to_mnist_one_at_a_time(monkeypatch):
+    from hub.data import load_mnist
+
+    x = load_mnist().x_test[:300].copy()
+    x[[3, 50, 299]] = 255 - x[[3, 50, 299]]  # black on white: these go through the full preprocessing
+    x[120] = 128 + x[120] // 2  # grey paper
+    one_by_one = np.stack([to_mnist(d) for d in x])
     for batch in (x, x[..., None]):
-        out = to_model_batch(batch)
-        assert out.shape == (1000, 28, 28, 1) and out.dtype == np.float32
-        np.testing.assert_allclose(out[..., 0], x / 255.0, atol=1e-7)
-    np.testing.assert_allclose(to_model_batch(x.astype(np.float32))[..., 0], x / 255.0, atol=1e-6)  # 0-255 floats
-    np.testing.assert_allclose(to_model_batch(x / 255.0)[..., 0], x / 255.0, atol=1e-6)  # 0-1 floats
+        np.testing.assert_array_equal(to_model_batch(batch)[..., 0], one_by_one)
+    calls = []
+    real = pp.to_mnist
+    monkeypatch.setattr(pp, "to_mnist", lambda image: calls.append(1) or real(image))
+    to_model_batch(x)
+    assert len(calls) == 4  # only the items not in MNIST form left the vectorised path
 
 
-def test_model_batch_fixes_light_28x28_items_and_takes_any_images(tmp_path, reference):
+def test_float_and_list_batches_give_the_same_values_as_to_mnist():
     from hub.data import load_mnist
 
-    x = load_mnist().x_test[:4].copy()
-    x[1] = 255 - x[1]  # black on white: not MNIST form
-    out = to_model_batch(x)
-    assert np.abs(out[1, ..., 0] - x[1] / 255.0).mean() > 0.3  # was inverted...
-    assert np.abs(out[1, ..., 0] - (255 - x[1]) / 255.0).mean() < 0.05  # ...back to MNIST form
+    x = load_mnist().x_test[:10].copy()
+    x[4] = 255 - x[4]
+    expected = np.stack([to_mnist(d) for d in x])
+    for batch in (x / 255.0, x.astype(np.float32), x.astype(np.float32)[..., None] / 255, list(x),
+                  [Image.fromarray(d) for d in x]):
+        np.testing.assert_allclose(to_model_batch(batch)[..., 0], expected, atol=1e-7)
+    with pytest.raises(NoDigitError, match="Image 2: No digit"):
+        to_model_batch(np.stack([x[0], x[1], np.zeros((28, 28), np.uint8)]))
+
+
+def test_model_batch_takes_any_images(tmp_path, reference):
+    from hub.data import load_mnist
+
+    x = load_mnist().x_test[:1]
     path = tmp_path / "seven.png"
     draw().save(path)
     mixed = to_model_batch([path, draw(), np.asarray(draw()), x[0]])
@@ -306,16 +348,150 @@ def test_model_batch_names_the_bad_image():
         to_model_batch([b"nope", draw()])
 
 
+def test_naive_baseline_is_a_plain_resize():
+    from benchmarks.robustness import naive_to_mnist
+    from hub.data import load_mnist
+
+    digit = load_mnist().x_test[0]
+    np.testing.assert_allclose(naive_to_mnist(Image.fromarray(digit)), digit / 255.0, atol=1e-6)
+    np.testing.assert_allclose(naive_to_mnist(Image.fromarray(255 - digit)), digit / 255.0, atol=1e-6)  # inverted
+    big = naive_to_mnist(png_bytes(draw()))  # the whole canvas squeezed: a small digit, not MNIST form
+    assert big.shape == (28, 28) and max(ink_box(big, 0.3)) < 19
+
+
 def test_robustness_benchmark_runs_on_a_tiny_setting(model_dir, tmp_path):
     import json
 
     from benchmarks import robustness
+    from benchmarks.render_styles import STYLES
 
     output = tmp_path / "robustness.json"
     assert robustness.main(["--tiny", "--model-dir", str(model_dir), "--output", str(output)]) == 0
     result = json.loads(output.read_text())
-    assert set(result["styles"]) == {"sketch_white_canvas", "sketch_transparent", "white_on_black",
-                                     "small_corner", "photo"}
-    for row in result["styles"].values():
-        assert 0 <= row["naive_accuracy"] <= 100 and row["accuracy"] >= 50  # a 2-epoch model, 20 digits
+    assert list(result["styles"]) == list(STYLES)
+    assert {"bold_marker", "thin_pen", "low_res_8px", "low_res_12px", "low_res_16px", "ruled_paper",
+            "heavy_ink"} <= set(result["styles"])
+    for name, row in result["styles"].items():
+        assert row["accuracy"] >= 50, name  # a 2-epoch model, 20 digits
+    # The naive resize fails where the digit is small on a big canvas, measured in the same run.
+    for name in ("sketch_transparent", "small_corner"):
+        assert result["styles"][name]["accuracy"] >= result["styles"][name]["naive_accuracy"] + 30, name
     assert (tmp_path / "robustness_examples.png").is_file()
+
+
+# ---------------------------------------------------------------- issue 12: pens, resolution, paper
+
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def mnist_digit(label, style_index=0):
+    from hub.data import load_mnist
+
+    data = load_mnist()
+    return data.x_test[np.nonzero(data.y_test == label)[0][style_index]]
+
+
+def render(style, digit, seed=0):
+    from benchmarks.render_styles import STYLES
+
+    return STYLES[style](digit, np.random.default_rng(seed))
+
+
+def check_placed(x):
+    """MNIST's placement, for blurry or unusual inputs whose grey levels need not be crisp."""
+    assert x.shape == (28, 28) and x.dtype == np.float32 and x.min() >= 0.0 and 0.5 < x.max() <= 1.0
+    r, c = center_of_mass(x)
+    assert abs(r - 14) <= 2 and abs(c - 14) <= 2
+    assert 17 <= max(ink_box(x, 0.1)) <= 22
+
+
+def similarity(a, b):
+    """Correlation of two 28x28 images, after a small blur (a pixel's shift or a stroke's width barely counts)."""
+    from scipy import ndimage
+
+    a, b = ndimage.gaussian_filter(a, 1.0).ravel(), ndimage.gaussian_filter(b, 1.0).ravel()
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def components(x, level=0.3):
+    from scipy import ndimage
+
+    return ndimage.label(x > level, structure=np.ones((3, 3)))[1]
+
+
+@pytest.mark.parametrize("label", [0, 2, 6, 8, 9])
+def test_heavy_ink_is_read_as_ink_in_either_polarity(label):
+    digit = mnist_digit(label)
+    image = render("heavy_ink", digit, seed=1)
+    gray = np.asarray(image.convert("L"))
+    for source in (gray, 255 - gray):
+        assert (source < 128).mean() > 0.5 or (source > 128).mean() > 0.5  # ink covers more than half
+        x = to_mnist(source)
+        check_mnist_form(x)
+        assert similarity(x, digit / 255.0) > 0.6
+
+
+@pytest.mark.parametrize("height", [8, 12])
+@pytest.mark.parametrize("label", [0, 6, 9])
+def test_low_resolution_blurry_digits_stay_in_one_piece(height, label):
+    digit = mnist_digit(label)
+    x = to_mnist(render(f"low_res_{height}px", digit, seed=2))
+    check_placed(x)
+    assert components(x) == 1
+    assert similarity(x, digit / 255.0) > 0.8
+
+
+def test_thin_pen_lines_are_kept_whole_and_widened():
+    """1-2.5 px pen lines on big canvases: before hysteresis, faint stretches were cut and most digits lost parts
+    (5 of these 20 kept their shape); now all should."""
+    from hub.data import load_mnist
+
+    digits = load_mnist().x_test[100:120]
+    kept = widened = 0
+    for seed, digit in enumerate(digits):
+        x = to_mnist(render("thin_pen", digit, seed=seed))
+        check_placed(x)
+        widened += (x > 0.5).sum() >= 0.4 * (digit > 127).sum()  # towards MNIST's stroke (1 px would be ~0.1)
+        kept += similarity(x, digit / 255.0) > 0.75
+    print(f"kept {kept}, widened {widened} of 20")
+    assert kept >= 19 and widened >= 18
+
+
+@pytest.mark.parametrize("label", [1, 4, 7])
+def test_ruled_and_squared_paper_lines_are_not_part_of_the_digit(label):
+    digit = mnist_digit(label)
+    for seed in (4, 5):  # one ruled, one squared page
+        x = to_mnist(render("ruled_paper", digit, seed=seed))
+        check_placed(x)
+        assert similarity(x, digit / 255.0) > 0.75
+
+
+def test_bold_marker_strokes_are_thinned_towards_mnist_width():
+    digit = mnist_digit(0)
+    x = to_mnist(render("bold_marker", digit, seed=6))
+    check_mnist_form(x)
+    assert (x > 0.5).mean() < 0.35  # not a filled blob
+    assert similarity(x, digit / 255.0) > 0.6
+
+
+@pytest.mark.parametrize("size", [(80, 8), (8, 80), (800, 80), (100, 1000), (3000, 300)])
+def test_thin_images_give_a_digit_or_a_clear_message(size):
+    w, h = size
+    for points in ([(w * 0.3, h * 0.2), (w * 0.6, h * 0.8)], [(w // 2, h // 2), (w // 2 + 1, h // 2 + 1)]):
+        image = draw((w, h), points, max(1, min(w, h) // 4), mode="L", ink=0, paper=255)
+        try:
+            check_placed(to_mnist(image))
+        except NoDigitError:
+            pass  # a speck on a long strip: "no digit", not a crash
+
+
+def test_fixtures_exist_for_each_new_kind_of_input():
+    from tests.fixtures.make_fixtures import FIXTURE_STYLES
+
+    names = sorted(p.name for p in FIXTURES.iterdir() if p.suffix in (".png", ".jpg"))
+    assert [name.split(".")[0].split("_", 1)[1] for name in names] == list(FIXTURE_STYLES)
+    assert all((FIXTURES / name).stat().st_size < 50_000 for name in names)
+    for path in FIXTURES.iterdir():
+        if path.suffix in (".png", ".jpg"):
+            check_mnist_form(to_mnist(path))
