@@ -138,16 +138,14 @@ class RequestLimits:
     async def _multipart(self, scope, receive, send, headers):
         limit = self.max_files * self.max_file_size + 64 * 1024  # plus the parts' headers
         declared = headers.get("content-length", "")
-        if not declared.isdigit():
-            raise Refused(411, "Upload requests need a Content-Length header.")
-        if int(declared) > limit:
+        if declared.isdigit() and int(declared) > limit:
             raise Refused(413, f"The upload is too large ({int(declared):,} bytes; at most {self.max_files} files "
                                f"of {self.max_file_size:,} bytes each per request).")
         boundary = _boundary(headers["content-type"])
         if boundary is None:
             return await self.app(scope, receive, send)  # Gradio answers a malformed upload with its own 400
         parts = self.max_files + (0 if scope["path"].endswith("/upload") else FORM_FIELDS)
-        counter = _PartCounter(boundary, parts)
+        counter = _PartCounter(boundary, parts, limit)  # the size again: a chunked body declares none
 
         async def counted():
             message = await receive()
@@ -157,8 +155,10 @@ class RequestLimits:
                     return {"type": "http.request", "body": body, "more_body": False}
             return message
 
-        refused = Refused(413, f"Too many files in one upload request (at most {self.max_files}); send them "
-                               "one request at a time.")
+        too_many = Refused(413, f"Too many files in one upload request (at most {self.max_files}); send them "
+                                "one request at a time.")
+        too_large = Refused(413, f"The upload is too large (over {limit:,} bytes: at most {self.max_files} files "
+                                 f"of {self.max_file_size:,} bytes each per request).")
         replaced = False
 
         async def answer(message):
@@ -167,11 +167,11 @@ class RequestLimits:
                 return await send(message)
             if message["type"] == "http.response.start" and not replaced:
                 replaced = True
-                await self._refuse(scope, send, refused)
+                await self._refuse(scope, send, too_large if counter.too_large else too_many)
 
         await self.app(scope, counted, answer)
         if counter.over and not replaced:
-            await self._refuse(scope, send, refused)
+            await self._refuse(scope, send, too_large if counter.too_large else too_many)
 
     @staticmethod
     async def _refuse(scope, send, refused: Refused):
@@ -186,14 +186,18 @@ class RequestLimits:
 class _PartCounter:
     """Counts multipart parts in a streamed body; once over the limit, ends the body with an invalid part header."""
 
-    def __init__(self, boundary: bytes, max_parts: int):
+    def __init__(self, boundary: bytes, max_parts: int, max_bytes: int):
         self.delimiter = b"\r\n--" + boundary
-        self.max_parts = max_parts
-        self.seen = 0
+        self.max_parts, self.max_bytes = max_parts, max_bytes
+        self.seen = self.size = 0
         self.tail = b"\r\n"  # the body's first boundary has no CRLF before it
-        self.over = False
+        self.over = self.too_large = False
 
     def feed(self, chunk: bytes) -> bytes:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            self.over = self.too_large = True
+            return self.delimiter + b"\r\n\x00\r\n\r\n"
         data = self.tail + chunk
         start = 0
         while (found := data.find(self.delimiter, start)) >= 0:
