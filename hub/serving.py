@@ -126,7 +126,7 @@ class _Worker:
 
     The process is started by a short-lived thread, not by the caller: starting a Python process takes 20-100 ms
     of this process's time on a busy 2-core machine, and the caller may be the event loop, replacing a dead worker.
-    `started` is done once the process exists, `ready` (its pid) once it has loaded the model.
+    `started` is done once the process exists, `ready` (its pid) once it has loaded the model, at `loaded_at`.
     """
 
     def __init__(self, folder: str):
@@ -135,6 +135,7 @@ class _Worker:
         self.pending: set = set()
         self.started: Future = Future()
         self.ready: Future = Future()
+        self.loaded_at: float | None = None
         threading.Thread(target=self._start, name="start-prediction-worker", daemon=True).start()
 
     def _start(self) -> None:
@@ -144,9 +145,15 @@ class _Worker:
             self.started.set_exception(e)
             self.ready.set_exception(e)
             return
-        loaded.add_done_callback(lambda f: self.ready.set_exception(f.exception()) if f.exception()
-                                 else self.ready.set_result(f.result()))
+        loaded.add_done_callback(self._loaded)
         self.started.set_result(None)
+
+    def _loaded(self, future: Future) -> None:
+        if future.exception() is not None:
+            self.ready.set_exception(future.exception())
+        else:
+            self.loaded_at = time.monotonic()
+            self.ready.set_result(future.result())
 
     def submit(self, fn, *args):
         future = self.executor.submit(fn, *args)
@@ -183,31 +190,39 @@ class DigitPredictor:
     async def predict(self, source) -> tuple[dict[str, float], np.ndarray]:
         if not self.workers:
             return await asyncio.to_thread(predict_digit, self.clf, source)
-        # A worker that died before this request (killed, or while starting) is replaced without cost to it; one
-        # that dies during it is replaced and the request tried once more, so only an image that ends two workers,
-        # or one past the time limit, fails, and it fails alone.
-        deaths = 0
+        # A worker that died before its request could reach it (killed, or as it started) costs the request
+        # nothing: the request goes to its replacement. One that dies while it may be running the request is replaced
+        # and the request tried once more, so only an image that ends two workers, or one past the time limit, fails,
+        # and it fails alone.
+        deaths = unreached = 0
         while True:
             worker = min(self._pool, key=lambda w: len(w.pending))  # an idle one under Gradio's concurrency limit
-            start = time.monotonic()
+            submitted = time.monotonic()
             try:
                 await asyncio.wrap_future(worker.started)
                 future = worker.submit(_predict_in_worker, source, self.time_limit)
-            except (BrokenProcessPool, OSError, RuntimeError):  # broken before this request: not its fault
-                self._replace(worker)
-                continue
-            try:
-                return await asyncio.wrap_future(future)
-            except BrokenProcessPool as e:
-                self._replace(worker)
-                if time.monotonic() - start >= self.time_limit:
-                    raise TimeLimitError(
-                        f"This image took longer than {self.time_limit:g} s to process and was stopped. "
-                        "Try a smaller image (a photo of one digit, under a few megapixels).") from e
+            except Exception as e:  # a broken executor: this request never reached it
+                failure, reached = e, False
+            else:
+                try:
+                    return await asyncio.wrap_future(future)
+                except BrokenProcessPool as e:
+                    failure, reached = e, worker.loaded_at is not None  # unloaded: it never ran this request
+            self._replace(worker)
+            if not reached:
+                unreached += 1
+                if unreached == 3:
+                    raise WorkerCrashedError("No prediction worker could be started (see the server's log); the "
+                                             "image was not classified.") from failure
+            elif time.monotonic() - max(submitted, worker.loaded_at) >= self.time_limit:
+                raise TimeLimitError(
+                    f"This image took longer than {self.time_limit:g} s to process and was stopped. "
+                    "Try a smaller image (a photo of one digit, under a few megapixels).") from failure
+            else:
                 deaths += 1
                 if deaths == 2:
                     raise WorkerCrashedError("The prediction worker stopped while handling this image (twice), "
-                                             "so it was not classified. Try another file (PNG or JPEG).") from e
+                                             "so it was not classified. Try another file (PNG or JPEG).") from failure
 
     def _replace(self, worker: _Worker) -> None:
         """A new worker in the dead one's place (once, however many requests saw it die)."""
