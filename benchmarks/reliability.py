@@ -815,12 +815,15 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, help="model folder (default: a copy of models/mnist-cnn)")
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke check")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--soak-max-s", type=float, help="stop the 20,000-request soak after this many seconds")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve)
         return 0
-    settings = SETTINGS["quick" if args.quick else "full"]
+    settings = dict(SETTINGS["quick" if args.quick else "full"])
+    if args.soak_max_s:
+        settings["soak_max_s"] = args.soak_max_s
     work = Path(tempfile.mkdtemp(prefix="reliability-"))
     source = args.model or ROOT / "models" / "mnist-cnn"
     model = work / "model"

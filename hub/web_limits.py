@@ -264,3 +264,29 @@ class FloodFilter(logging.Filter):
             record.stack_info = None
         self.last[key] = now
         return True
+
+
+class _SnapshotSet(set):
+    """A set that is iterated through a copy, so that it may grow while it is walked."""
+
+    def __iter__(self):
+        return iter(set.copy(self))
+
+
+def keep_cache_sweep_alive(demo) -> None:
+    """Let Gradio's delete_cache sweep survive uploads that arrive while it runs.
+
+    Why: Gradio 6.31's sweep walks its live sets of created files; a file added meanwhile (an upload, a cached
+    output) raises "Set changed size during iteration" and ends the sweep task for good, so nothing is deleted
+    again (measured: 342 of 343 files uploaded by 8 clients were still there long after their age). Call before
+    launch(); the sets become ones that are walked through a copy.
+    """
+    demo.upload_file_set = _SnapshotSet(demo.upload_file_set)
+    sets, owned = [demo.upload_file_set], set()
+    for block in demo.blocks.values():
+        if isinstance(getattr(block, "temp_files", None), set):
+            owned.add(id(block.temp_files))
+            block.temp_files = _SnapshotSet(block.temp_files)
+            sets.append(block.temp_files)
+    sets += [s for s in demo.temp_file_sets[1:] if id(s) not in owned]  # any other set: kept as it is
+    demo.temp_file_sets = sets

@@ -255,3 +255,36 @@ def test_an_unknown_event_id_gets_an_error_event_not_a_dropped_connection(app_ur
     with httpx.Client(timeout=60) as client:
         response = client.get(f"{url}/gradio_api/call/predict/{'0' * 32}")  # a dropped stream raises here
     assert "event: error" in response.text
+
+
+def test_uploads_are_deleted_even_while_others_arrive():
+    """Gradio 6.31's delete_cache sweep dies at the first upload that arrives while it walks its sets (then nothing
+    is ever deleted); with web_limits.keep_cache_sweep_alive it keeps deleting old uploads under a flood."""
+    import gradio as gr
+
+    from tests.test_app import free_port
+
+    with gr.Blocks() as demo:
+        gr.Image(type="filepath")
+    demo.queue()
+    demo.delete_cache = (1, 1)
+    web_limits.keep_cache_sweep_alive(demo)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=free_port())
+    paths = []
+
+    def upload_for(seconds):
+        with httpx.Client(timeout=30) as client:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                paths.append(reliability.upload(client, url.rstrip("/"), os.urandom(64), "u.bin"))
+
+    try:
+        threads = [threading.Thread(target=upload_for, args=(4,)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(paths) > 50
+        assert reliability._wait_for(lambda: not any(Path(p).exists() for p in paths), timeout=15, step=0.5)
+    finally:
+        demo.close()
