@@ -34,8 +34,8 @@ class Recipe:
     # "auto": bfloat16 compute where the CPU does it natively (AVX512-BF16/AMX), else float32
     precision: str = "auto"
     # BatchNorm's moving statistics average over about 1 / (1 - momentum) steps; short runs lower it
-    # (hub.training.adapt_to_run_length)
-    batchnorm_momentum: float = BATCHNORM_MOMENTUM
+    # (hub.training.adapt_to_run_length). None: the architecture has no BatchNorm.
+    batchnorm_momentum: float | None = BATCHNORM_MOMENTUM
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -139,11 +139,12 @@ RECIPES = {
         schedule="constant",
         augment={},
         precision="float32",
+        batchnorm_momentum=None,
     ),
 }
 
 
-def build_model(architecture: str = "default", batchnorm_momentum: float = BATCHNORM_MOMENTUM) -> keras.Model:
+def build_model(architecture: str = "default", batchnorm_momentum: float | None = BATCHNORM_MOMENTUM) -> keras.Model:
     """An uncompiled CNN: float32 (N, 28, 28, 1) in [0, 1] in, softmax over 10 digits out."""
     try:
         builder = ARCHITECTURES[architecture]
@@ -152,7 +153,7 @@ def build_model(architecture: str = "default", batchnorm_momentum: float = BATCH
             f"unknown architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}"
         ) from None
     model = builder()
-    for layer in model.layers:  # read at every training step, and saved in the layer's config
-        if isinstance(layer, layers.BatchNormalization):
+    for layer in model.layers:  # momentum is read at every training step, and saved in the layer's config
+        if isinstance(layer, layers.BatchNormalization) and batchnorm_momentum is not None:
             layer.momentum = float(batchnorm_momentum)
     return model

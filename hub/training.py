@@ -77,7 +77,7 @@ def adapt_to_run_length(recipe: Recipe, train_samples: int) -> Recipe:
     steps = recipe.epochs * int(np.ceil(train_samples / recipe.batch_size))
     changes = {}
     momentum = max(0.0, 1.0 - 1.0 / (BATCHNORM_WINDOW_FRACTION * steps))
-    if momentum < recipe.batchnorm_momentum:
+    if recipe.batchnorm_momentum is not None and momentum < recipe.batchnorm_momentum:
         changes["batchnorm_momentum"] = round(momentum, 4)
     if recipe.epochs == 1 and recipe.augment:
         changes["augment"] = {}
