@@ -222,8 +222,9 @@ def _type_prefix(repo_type: str) -> str:
 
 
 def build_app(state: HubState):
-    """The Starlette app. Routing is done on the raw (still %-encoded) path, like the Hub: the client sends
-    revisions quoted with safe='' (e.g. refs%2Fpr%2F1), so a decoded path would be ambiguous."""
+    """The Starlette app: one function per route, picked by `dispatch` from two tables (`api_routes`,
+    `repo_routes`) by method and path. Routing is done on the raw (still %-encoded) path, like the Hub: the
+    client sends revisions quoted with safe='' (e.g. refs%2Fpr%2F1), so a decoded path would be ambiguous."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -423,113 +424,76 @@ def build_app(state: HubState):
             return JSONResponse({"errors": [{"message": m} for m in errors]}, status_code=400)
         return JSONResponse({"warnings": []})
 
-    async def repo_api(request: Request, repo_type: str, repo_id: str, rest: list[str]):
-        method = request.method
-        if not rest or rest[0] == "revision":
-            if method != "GET":
-                raise HubError(405, "Method not allowed")
-            repo = get_repo(request, repo_type, repo_id)
-            revision = rest[1] if len(rest) > 1 else "main"
-            oid = resolve(repo, revision)
-            blobs = request.query_params.get("blobs") in ("true", "True", "1")
-            return JSONResponse(repo_info_json(request, repo, oid, blobs))
-        action, args = rest[0], rest[1:]
-        if action == "tree" and method == "GET":
-            repo = get_repo(request, repo_type, repo_id)
-            oid = resolve(repo, args[0] if args else "main")
-            recursive = request.query_params.get("recursive") in ("true", "True", "1")
-            return JSONResponse(tree_entries(repo.commits[oid].files, "/".join(args[1:]), recursive))
-        if action == "paths-info" and method == "POST":
-            repo = get_repo(request, repo_type, repo_id)
-            files = repo.commits[resolve(repo, args[0] if args else "main")].files
-            form = await request.form()
-            out = []
-            for path in form.getlist("paths"):
-                path = str(path).strip("/")
-                if path in files:
-                    data = files[path]
-                    out.append({"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": path})
-                elif any(p.startswith(path + "/") for p in files):
-                    out.append({"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0,
-                                "path": path})
-            return JSONResponse(out)
-        if action == "refs" and method == "GET":
-            repo = get_repo(request, repo_type, repo_id)
-            data = {
-                "branches": [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": o} for n, o in repo.branches.items()],
-                "converts": [],
-                "tags": [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": o} for n, o in repo.tags.items()],
-            }
-            if request.query_params.get("include_prs"):
-                data["pullRequests"] = []
-            return JSONResponse(data)
-        if action == "commits" and method == "GET":
-            repo = get_repo(request, repo_type, repo_id)
-            oid, items = resolve(repo, args[0] if args else "main"), []
-            while oid is not None:
-                c = repo.commits[oid]
-                items.append({"id": c.oid, "title": c.title, "message": c.message, "date": c.date,
-                              "authors": [{"user": c.author, "avatar": ""}]})
-                oid = c.parent
-            return JSONResponse(items)
-        if action == "preupload" and method == "POST":
-            repo = get_repo(request, repo_type, repo_id, write=True)
-            files = repo.commits[resolve(repo, args[0] if args else "main")].files
-            body = await request.json()
-            ignore = [line.strip() for line in (body.get("gitIgnore") or "").splitlines()
-                      if line.strip() and not line.startswith("#")]
-            out = []
-            for f in body.get("files", []):
-                path = f["path"]
-                out.append({
-                    "path": path,
-                    "uploadMode": "regular",
-                    "shouldIgnore": any(fnmatch.fnmatch(path, pat) for pat in ignore),
-                    "oid": git_blob_oid(files[path]) if path in files else None,
-                })
-            return JSONResponse({"files": out, "commitOid": resolve(repo, args[0] if args else "main")})
-        if action == "commit" and method == "POST":
-            return await handle_commit(request, repo_type, repo_id, args[0] if args else "main")
-        if action == "branch" and args and method in ("POST", "DELETE"):
-            repo = get_repo(request, repo_type, repo_id, write=True)
-            branch = args[0]
-            if method == "DELETE":
-                if branch == "main" or branch not in repo.branches:
-                    raise HubError(403 if branch == "main" else 404, f"Cannot delete branch {branch}")
-                del repo.branches[branch]
-                return Response(status_code=200)
-            if branch.startswith("refs/") or not re.fullmatch(r"[A-Za-z0-9._/-]+", branch):
-                raise HubError(400, f"Invalid reference for a branch: {branch}")
-            if branch in repo.branches:
-                raise HubError(409, f"Reference already exists: refs/heads/{branch}")
-            body = await request.json() if await request.body() else {}
-            repo.branches[branch] = resolve(repo, body.get("startingPoint") or "main")
-            return Response(status_code=200)
-        if action == "tag" and args and method in ("POST", "DELETE"):
-            repo = get_repo(request, repo_type, repo_id, write=True)
-            if method == "DELETE":
-                if args[0] not in repo.tags:
-                    raise HubError(404, f"Tag {args[0]} not found")
-                del repo.tags[args[0]]
-                return Response(status_code=200)
-            body = await request.json()
-            if body["tag"] in repo.tags:
-                raise HubError(409, f"Tag {body['tag']} already exists")
-            repo.tags[body["tag"]] = resolve(repo, args[0])
-            return Response(status_code=200)
-        if action == "settings" and method == "PUT":
-            repo = get_repo(request, repo_type, repo_id, write=True)
-            body = await request.json()
-            if "gated" in body:
-                repo.gated = body["gated"]
-            if "visibility" in body:
-                repo.private = body["visibility"] == "private"
-            if "private" in body:
-                repo.private = bool(body["private"])
-            return JSONResponse({})
-        raise HubError(404, "Not found")
+    # Routes under /api/{models,datasets,spaces}/{namespace}/{name}/...: each gets (request, repo_type,
+    # repo_id, args), args being the path segments after the action.
 
-    async def handle_commit(request: Request, repo_type: str, repo_id: str, revision: str):
+    async def repo_info(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id)
+        oid = resolve(repo, args[0] if args else "main")
+        blobs = request.query_params.get("blobs") in ("true", "True", "1")
+        return JSONResponse(repo_info_json(request, repo, oid, blobs))
+
+    async def list_tree(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id)
+        oid = resolve(repo, args[0] if args else "main")
+        recursive = request.query_params.get("recursive") in ("true", "True", "1")
+        return JSONResponse(tree_entries(repo.commits[oid].files, "/".join(args[1:]), recursive))
+
+    async def paths_info(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id)
+        files = repo.commits[resolve(repo, args[0] if args else "main")].files
+        form = await request.form()
+        out = []
+        for path in form.getlist("paths"):
+            path = str(path).strip("/")
+            if path in files:
+                data = files[path]
+                out.append({"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": path})
+            elif any(p.startswith(path + "/") for p in files):
+                out.append({"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0,
+                            "path": path})
+        return JSONResponse(out)
+
+    async def list_refs(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id)
+        data = {
+            "branches": [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": o} for n, o in repo.branches.items()],
+            "converts": [],
+            "tags": [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": o} for n, o in repo.tags.items()],
+        }
+        if request.query_params.get("include_prs"):
+            data["pullRequests"] = []
+        return JSONResponse(data)
+
+    async def list_commits(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id)
+        oid, items = resolve(repo, args[0] if args else "main"), []
+        while oid is not None:
+            c = repo.commits[oid]
+            items.append({"id": c.oid, "title": c.title, "message": c.message, "date": c.date,
+                          "authors": [{"user": c.author, "avatar": ""}]})
+            oid = c.parent
+        return JSONResponse(items)
+
+    async def preupload(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id, write=True)
+        files = repo.commits[resolve(repo, args[0] if args else "main")].files
+        body = await request.json()
+        ignore = [line.strip() for line in (body.get("gitIgnore") or "").splitlines()
+                  if line.strip() and not line.startswith("#")]
+        out = []
+        for f in body.get("files", []):
+            path = f["path"]
+            out.append({
+                "path": path,
+                "uploadMode": "regular",
+                "shouldIgnore": any(fnmatch.fnmatch(path, pat) for pat in ignore),
+                "oid": git_blob_oid(files[path]) if path in files else None,
+            })
+        return JSONResponse({"files": out, "commitOid": resolve(repo, args[0] if args else "main")})
+
+    async def commit(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        revision = args[0] if args else "main"
         repo = get_repo(request, repo_type, repo_id, write=True)
         if request.query_params.get("create_pr"):
             raise HubError(400, "Pull requests are not supported by this local test server")
@@ -573,6 +537,78 @@ def build_app(state: HubState):
         return JSONResponse({"success": True, "commitOid": new.oid, "commitUrl": url, "hookOutput": "",
                              "pullRequestUrl": None})
 
+    async def create_branch(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id, write=True)
+        branch = args[0]
+        if branch.startswith("refs/") or not re.fullmatch(r"[A-Za-z0-9._/-]+", branch):
+            raise HubError(400, f"Invalid reference for a branch: {branch}")
+        if branch in repo.branches:
+            raise HubError(409, f"Reference already exists: refs/heads/{branch}")
+        body = await request.json() if await request.body() else {}
+        repo.branches[branch] = resolve(repo, body.get("startingPoint") or "main")
+        return Response(status_code=200)
+
+    async def delete_branch(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id, write=True)
+        branch = args[0]
+        if branch == "main" or branch not in repo.branches:
+            raise HubError(403 if branch == "main" else 404, f"Cannot delete branch {branch}")
+        del repo.branches[branch]
+        return Response(status_code=200)
+
+    async def create_tag(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id, write=True)
+        body = await request.json()
+        if body["tag"] in repo.tags:
+            raise HubError(409, f"Tag {body['tag']} already exists")
+        repo.tags[body["tag"]] = resolve(repo, args[0])
+        return Response(status_code=200)
+
+    async def delete_tag(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id, write=True)
+        if args[0] not in repo.tags:
+            raise HubError(404, f"Tag {args[0]} not found")
+        del repo.tags[args[0]]
+        return Response(status_code=200)
+
+    async def update_settings(request: Request, repo_type: str, repo_id: str, args: list[str]):
+        repo = get_repo(request, repo_type, repo_id, write=True)
+        body = await request.json()
+        if "gated" in body:
+            repo.gated = body["gated"]
+        if "visibility" in body:
+            repo.private = body["visibility"] == "private"
+        if "private" in body:
+            repo.private = bool(body["private"])
+        return JSONResponse({})
+
+    # (method, action) -> route; None is the repo itself (/api/models/{id}), "revision" the repo at a revision.
+    repo_routes = {
+        ("GET", None): repo_info,
+        ("GET", "revision"): repo_info,
+        ("GET", "tree"): list_tree,
+        ("POST", "paths-info"): paths_info,
+        ("GET", "refs"): list_refs,
+        ("GET", "commits"): list_commits,
+        ("POST", "preupload"): preupload,
+        ("POST", "commit"): commit,
+        ("POST", "branch"): create_branch,
+        ("DELETE", "branch"): delete_branch,
+        ("POST", "tag"): create_tag,
+        ("DELETE", "tag"): delete_tag,
+        ("PUT", "settings"): update_settings,
+    }
+    needs_argument = {"branch", "tag"}  # /branch/{name}, /tag/{revision}
+
+    async def repo_api(request: Request, repo_type: str, repo_id: str, rest: list[str]):
+        action, args = (rest[0], rest[1:]) if rest else (None, [])
+        route = repo_routes.get((request.method, action))
+        if route is None or (action in needs_argument and not args):
+            if action in (None, "revision"):
+                raise HubError(405, "Method not allowed")
+            raise HubError(404, "Not found")
+        return await route(request, repo_type, repo_id, args)
+
     async def resolve_file(request: Request, repo_type: str, repo_id: str, revision: str, path: str):
         user, _ = current_user(request)
         repo = get_repo(request, repo_type, repo_id)
@@ -606,6 +642,12 @@ def build_app(state: HubState):
         return Response(data, status_code=status, headers=headers, media_type="application/octet-stream")
 
     repo_types = {"models": "model", "datasets": "dataset", "spaces": "space"}
+    api_routes = {  # (method, path) -> route, for the /api/... paths that name no repo
+        ("GET", "api/whoami-v2"): whoami,
+        ("POST", "api/repos/create"): create_repo,
+        ("DELETE", "api/repos/delete"): delete_repo,
+        ("POST", "api/validate-yaml"): validate_yaml,
+    }
 
     async def dispatch(request: Request):
         raw = request.scope.get("raw_path") or request.url.path.encode()
@@ -616,14 +658,9 @@ def build_app(state: HubState):
             status = state.take_fault(raw_path)
             if status is not None:
                 raise HubError(status, "Simulated server error (injected by the test)")
-            if segs[:2] == ["api", "whoami-v2"]:
-                return await whoami(request)
-            if segs[:3] == ["api", "repos", "create"] and request.method == "POST":
-                return await create_repo(request)
-            if segs[:3] == ["api", "repos", "delete"] and request.method == "DELETE":
-                return await delete_repo(request)
-            if segs[:2] == ["api", "validate-yaml"] and request.method == "POST":
-                return await validate_yaml(request)
+            route = api_routes.get((request.method, "/".join(segs)))
+            if route is not None:
+                return await route(request)
             if len(segs) >= 4 and segs[0] == "api" and segs[1] in repo_types:
                 return await repo_api(request, repo_types[segs[1]], f"{segs[2]}/{segs[3]}", segs[4:])
             repo_type = "model"
