@@ -47,9 +47,9 @@ MAX_STROKE = 3.0  # strokes bolder than this (felt markers) are thinned ...
 BOLD_TARGET = 2.6  # ... to this (measured: thinning to 2.2 loses more shape than it gains)
 WEAK_FRACTION = 0.3  # hysteresis: ink above this fraction of the threshold joins a stroke it touches
 CLEAN_NOISE = 0.005  # paper noise below this: a digital canvas or a clean scan (0 there; photos: 0.009 up)
-NEAR_STROKE = 2  # on photos, faint ink joins a stroke only within this many coarse pixels of it
 LOW_FRACTION = 0.5  # fine scale: ink below this fraction of the threshold is paper (photos) ...
 LOW_FRACTION_CLEAN = 0.15  # ... or below this on clean canvases (keeps thin and blurry strokes whole)
+EDGE_PART = 0.2  # a second part touching the image edge (a photo corner, a shadow) must weigh this much of the main
 HEAVY_INK = 0.3  # above this share of ink the paper level is taken as one value, not per block
 
 
@@ -271,7 +271,8 @@ def _heavy_ink(values, darkest, brightest):
         ink_values = values[dark] if dark_ink else values[~dark]
         level = float(np.median(paper_values))
         two_tone = abs(float(np.median(ink_values)) - level) > 0.6 * contrast  # not a noisy blank page
-        flat = float(np.percentile(paper_border, 90) - np.percentile(paper_border, 10)) < 0.25 * contrast
+        low, high = _percentiles(paper_border, (10, 90))
+        flat = float(high - low) < 0.25 * contrast
         if two_tone and flat:
             noise = float(np.median(np.abs(paper_values - level))) / 0.6745
             return dark_ink, np.full(values.shape, level, np.float32), noise
@@ -318,15 +319,14 @@ def _find_digit(ink, noise):
     # leftover shading instead); never go below a third of the strongest ink.
     threshold = max(_otsu(ink, top), top / 3)
     strong = ink > threshold
-    # Hysteresis: a stroke is the fainter pixels connected to strong ones (the thin or blurry parts of one
-    # line are one component, not fragments); one-pixel gaps are bridged.
-    weak = ink > max(WEAK_FRACTION * threshold, MIN_SEPARATION / 2 * noise)
-    if noise > CLEAN_NOISE:  # a photo: faint lines and shading may touch the digit; only pixels right next
-        near_strong = strong  # to its strokes count
-        for _ in range(NEAR_STROKE):
-            near_strong = _grow(near_strong)
-        weak &= near_strong
-    labels, count = ndimage.label(_grow(weak), structure=np.ones((3, 3), bool))
+    # Hysteresis on clean canvases: a stroke is the fainter pixels connected to strong ones (the thin or
+    # blurry parts of one line are one component, not fragments).
+    if noise > CLEAN_NOISE:  # a photo: faint lines and shading may touch the digit; a plain threshold
+        weak, joined = strong, strong
+    else:  # a clean canvas: whatever faint ink touches a stroke is part of it, one-pixel gaps bridged
+        weak = ink > WEAK_FRACTION * threshold
+        joined = _grow(weak)
+    labels, count = ndimage.label(joined, structure=np.ones((3, 3), bool))
     labels *= weak
     has_strong = np.zeros(count + 1, bool)
     has_strong[labels[strong]] = True
@@ -345,7 +345,7 @@ def _find_digit(ink, noise):
     keep_ids = [
         i + 1
         for i, box in enumerate(slices)
-        if box is not None and mass[i] > 0 and mass[i] >= 0.02 * mass[main]
+        if box is not None and mass[i] > 0 and mass[i] >= (EDGE_PART if edge[i] else 0.02) * mass[main]
         and box[0].start < near_main[1] and box[0].stop > near_main[0]
         and box[1].start < near_main[3] and box[1].stop > near_main[2]
     ]
