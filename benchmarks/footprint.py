@@ -201,7 +201,8 @@ def run(args) -> dict:
 
     growth = after["rss_mb"] / idle["rss_mb"] if after else None
     targets = {
-        "site_packages_mb": {"target": TARGET_SITE_PACKAGES_MB, "value": size_mb, "met": size_mb <= TARGET_SITE_PACKAGES_MB},
+        "site_packages_mb": {"target": TARGET_SITE_PACKAGES_MB, "value": size_mb,
+                             "met": size_mb <= TARGET_SITE_PACKAGES_MB},
         "startup_s": {"target": TARGET_STARTUP_S, "value": startup_s, "met": startup_s <= TARGET_STARTUP_S},
         "tree_rss_mb": {"target": TARGET_TREE_RSS_MB, "value": idle["rss_mb"],
                         "met": idle["rss_mb"] <= TARGET_TREE_RSS_MB},
