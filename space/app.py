@@ -44,6 +44,9 @@ DRAW_HINT = "✏️ Draw a digit"
 UPLOAD_HINT = "Upload, paste or photograph a digit"
 MAX_FILE_SIZE = "25mb"
 CONCURRENCY = 8  # events that do not predict (clear, examples) run this many at once
+# Gradio keeps a copy of every block's config per session (33 KB here) for its newest 10,000 sessions by default,
+# and each API call is a new session: +330 MB after 10,000 calls. The app keeps no per-session state it needs.
+SESSION_CAPACITY = 1000
 
 
 # --------------------------------------------------------------------------- which model
@@ -272,7 +275,7 @@ def launch(demo: gr.Blocks, **kwargs):
     """Queue and launch with the app's settings (used by main, the tests and the API benchmark)."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=None)
     return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
-                       **kwargs)
+                       state_session_capacity=SESSION_CAPACITY, **kwargs)
 
 
 def main():
