@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     from hub.metrics import RunMetrics
     from hub.model import RECIPES
     from hub.preprocess import mnist_to_input
-    from hub.training import precision_policy, train
+    from hub.training import adapt_to_run_length, precision_policy, train
 
     # Fail before training, not after, if the push could not succeed.
     if args.push_to_hub:
@@ -118,6 +118,7 @@ def main(argv=None) -> int:
         return 2
     if args.max_train_samples and args.max_train_samples < len(x_train):
         x_train, y_train = x_train[: args.max_train_samples], y_train[: args.max_train_samples]
+    recipe = adapt_to_run_length(recipe, len(x_train))  # a quick run's changes, recorded in metrics.json
     print(f"MNIST from {mnist.source}: {len(x_train):,} training, {len(x_val):,} validation "
           f"(held out from the training set), {len(mnist.x_test):,} test images")
 

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 import keras
 from keras import layers
 
-NUM_CLASSES = 10
+from hub.model_folder import NUM_CLASSES  # the labels and their count are defined once, there
+
 INPUT_SHAPE = (28, 28, 1)
 BATCHNORM_MOMENTUM = 0.9  # not Keras' 0.99: the moving statistics follow the last ~10 steps, not ~100
 
