@@ -479,8 +479,8 @@ def probe_kill_in_a_row(app: App) -> dict:
         if replacement:
             os.kill(replacement[0], signal.SIGKILL)
         fault_end = time.monotonic()
+        info_s, predict_s = _first_answer_after(app, fault_end)  # while the request may still be waiting
         thread.join(timeout=90)
-        info_s, predict_s = _first_answer_after(app, fault_end)
         time.sleep(1.0)
     return {"killed": [victim] + (replacement[:1] if replacement else []), "request": outcome.get("request", "hung"),
             "answer_info_s": _round(info_s), "answer_predict_s": _round(predict_s), "canary": canary.summary(),
