@@ -161,7 +161,9 @@ def test_an_upload_request_carries_at_most_a_few_files(app_url):  # noqa: F811
         too_many = [("files", (f"{i}.bin", b"%d" % i, "application/octet-stream")) for i in range(1000)]
         response = client.post(f"{url}/gradio_api/upload", files=too_many)
         assert response.status_code == 413 and "Too many files" in response.json()["error"]
-        assert stored() - before == set()  # the files written before the cut were deleted
+        time.sleep(1)  # other processes may share the upload folder: ours are the files of at most 4 bytes
+        leftover = {p for p in stored() - before if p.exists() and p.stat().st_size <= 4}
+        assert leftover == set()  # the files written before the cut were deleted
 
 
 def test_refused_paths_cost_one_short_log_line(app_url, caplog):  # noqa: F811
