@@ -539,8 +539,9 @@ def probe_kill_at_startup(model: Path, log_dir: Path) -> dict:
     app = App(model, log_dir / "startup.log")
     killed = []
     try:
-        for _ in range(2):
-            pids = _wait_for(lambda: [p for p in app.workers() if p not in killed], timeout=120, step=0.01)
+        for round_ in range(2):  # the first worker, then its replacement if the app starts one by itself
+            pids = _wait_for(lambda: [p for p in app.workers() if p not in killed], timeout=120 if not round_ else 10,
+                             step=0.01)
             if not pids:
                 break
             time.sleep(0.2)  # inside its start-up (importing, loading the model)
