@@ -147,8 +147,9 @@ class MnistClassifier:
     def _batch(images) -> tuple[np.ndarray, bool]:
         """(model input batch, whether a single image was given)."""
         if isinstance(images, np.ndarray):
-            if images.dtype == np.float32 and images.ndim == 4 and images.shape[1:] == (28, 28, 1):
-                return images, False  # already model input (e.g. predict -> predict_proba)
+            if images.dtype == np.float32 and images.ndim == 4 and images.shape[1:] == (28, 28, 1) \
+                    and preprocess.is_mnist_form(images[..., 0]).all():
+                return images, False  # already model input (e.g. predict -> predict_proba); else preprocessed
             single = images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4))
             if single:
                 return preprocess.to_model_batch([images]), True
