@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import types
 from pathlib import Path
 
 SPACE_DIR = Path(__file__).resolve().parent
@@ -29,7 +30,7 @@ if __name__ != "__mp_main__":  # hub.serving's worker processes re-run this scri
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from hub import preprocess, serving  # noqa: E402
+from hub import preprocess, serving, web_limits  # noqa: E402
 
 log = logging.getLogger("mnist-space")
 
@@ -42,7 +43,8 @@ BRUSH_RADIUS = 11  # px on that canvas: after scaling to MNIST's 20 px box, clos
 SEEN_SCALE = 8  # the 28x28 "what the model sees" image, enlarged without smoothing
 DRAW_HINT = "✏️ Draw a digit"
 UPLOAD_HINT = "Upload, paste or photograph a digit"
-MAX_FILE_SIZE = "25mb"
+MAX_FILE_SIZE = 25 * 1024 * 1024  # bytes per uploaded file (25 MB)
+DELETE_CACHE = (60, 600)  # every 60 s Gradio deletes uploads and cached files older than 600 s (all at shutdown)
 CONCURRENCY = 8  # events that do not predict (clear, examples) run this many at once
 # Gradio keeps a copy of every block's config per session (33 KB here) for its newest 10,000 sessions by default,
 # and each API call is a new session: +330 MB after 10,000 calls. The app keeps no per-session state it needs.
@@ -139,8 +141,8 @@ class Predictor:
             raise _unexpected(e) from e
         return probabilities, seen_image(digit)
 
-    async def sketch(self, value: dict | None):
-        composite = value.get("composite") if value else None
+    async def sketch(self, composite: bytes | str | None):
+        """The drawing as undecoded_sketchpad passes it: PNG bytes or an uploaded file's path."""
         return await self.ui(composite, DRAW_HINT)
 
     async def upload(self, image: dict | None):
@@ -162,6 +164,49 @@ def seen_image(digit: np.ndarray) -> Image.Image:
     pixels = (np.clip(digit, 0.0, 1.0) * 255).round().astype(np.uint8)
     side = 28 * SEEN_SCALE
     return Image.fromarray(pixels, mode="L").resize((side, side), Image.Resampling.NEAREST)
+
+
+MAX_SKETCH_BLOB = 2 * 1024 * 1024  # bytes; a drawing on the 280x280 canvas is a PNG of a few KB
+SKETCHES_WAITING = 64  # drawings kept between their upload (accept_blobs) and their event, all sessions together
+
+
+def undecoded_sketchpad(**kwargs) -> gr.Sketchpad:
+    """A gr.Sketchpad whose drawing reaches the event function undecoded: the composite's PNG bytes or file path.
+
+    Why: gr.Sketchpad's own preprocessing decodes the image in the server process, without hub.images' checks,
+    and any client can send it any image (issue 15: a 13000x13000 PNG took 8.8 s and 3 GB); the prediction worker
+    decodes it instead. The browser uploads a drawing as blobs (accept_blobs) that wait in the component's
+    `blob_storage`, shared by all sessions, for their event: blobs larger than MAX_SKETCH_BLOB are dropped and at
+    most SKETCHES_WAITING drawings wait. Methods are replaced on the instance, not in a subclass: Gradio writes a
+    .pyi file next to the module of every Component subclass.
+    """
+    pad = gr.Sketchpad(**kwargs)
+    pad.preprocess = types.MethodType(_undecoded_composite, pad)
+    pad.accept_blobs = types.MethodType(_bounded_accept_blobs, pad)
+    return pad
+
+
+def _undecoded_composite(pad, payload):
+    if payload is None:
+        return None
+    blobs = pad.blob_storage.pop(payload.id, None) if payload.id is not None else None
+    composite = blobs.composite if blobs is not None else payload.composite
+    if isinstance(composite, (bytes, bytearray)):
+        return bytes(composite)
+    return getattr(composite, "path", None)  # an uploaded file (API callers); None: nothing drawn
+
+
+def _bounded_accept_blobs(pad, data):
+    if len(data.files[0][1]) > MAX_SKETCH_BLOB:
+        log.warning("dropped a sketch blob of %s bytes (at most %s)", f"{len(data.files[0][1]):,}",
+                    f"{MAX_SKETCH_BLOB:,}")
+        return
+    type(pad).accept_blobs(pad, data)
+    while len(pad.blob_storage) > SKETCHES_WAITING:
+        pad.blob_storage.pop(next(iter(pad.blob_storage)))
+
+
+_bounded_accept_blobs._is_server_fn = True  # what Gradio's @server marks: callable by the browser
 
 
 def blank_canvas() -> dict:
@@ -211,7 +256,8 @@ def description(clf) -> str:
               else "test accuracy not recorded in the model folder (no metrics.json)")
     params = f" ({metrics['params']:,} parameters)" if isinstance(metrics.get("params"), int) else ""
     url = model_card_url(clf)
-    where = f"[{clf.source}]({url})" if url else f"local folder `{clf.source}` (its model card is README.md there)"
+    folder = Path(clf.source or "").name  # the folder's name only: the page (and /config) never shows server paths
+    where = f"[{clf.source}]({url})" if url else f"local folder `{folder}` (its model card is README.md there)"
     return (f"A small convolutional network{params} trained on MNIST: {figure}. Model: {where}.\n\n"
             "Draw a digit, upload a photo of one, or click an example. The drawing is cropped, scaled and centred "
             "like MNIST before the model sees it (right), so you can tell why an answer is wrong.")
@@ -233,9 +279,9 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
                     with gr.Tab("Draw", id="draw"):
                         gr.Markdown("**Draw one digit (0–9) in the white box** with your mouse or finger. "
                                     "The answer updates each time you lift the pen.", elem_id="draw-hint")
-                        pad = gr.Sketchpad(
+                        pad = undecoded_sketchpad(
                             value=blank_canvas(), canvas_size=(CANVAS, CANVAS), fixed_canvas=True, height=CANVAS + 100,
-                            image_mode="L", type="numpy", label="Your digit", show_label=False,
+                            image_mode="L", type="filepath", label="Your digit", show_label=False,
                             brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
                             eraser=gr.Eraser(default_size=BRUSH_RADIUS * 2), layers=False, transforms=(),
                             buttons=[], elem_id="sketchpad",
@@ -251,9 +297,10 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
                                 height=28 * SEEN_SCALE, buttons=[], elem_id="seen")
         examples = example_paths()
         if examples:  # clicking one puts it in the Upload tab (and shows that tab); upload.change predicts
-            gr.Examples(examples, inputs=upload, outputs=tabs, fn=lambda _: gr.Tabs(selected="upload"),
-                        run_on_click=True, cache_examples=False, examples_per_page=len(examples),
-                        label="Examples (click one)", api_visibility="private")
+            # No fn on the Examples: Gradio would call it with the upload preprocessed, decoded in this process.
+            shown = gr.Examples(examples, inputs=upload, cache_examples=False, examples_per_page=len(examples),
+                                label="Examples (click one)", api_visibility="private")
+            shown.dataset.click(lambda: gr.Tabs(selected="upload"), None, tabs, **private)
 
         pad.change(predictor.sketch, pad, [label, seen], trigger_mode="always_last", **private, **predictor.events)
         pad.clear(lambda: (blank_canvas(), DRAW_HINT, None), None, [pad, label, seen], **private)
@@ -272,16 +319,31 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **kwargs):
-    """Queue and launch with the app's settings (used by main, the tests and the API benchmark)."""
+    """Queue and launch with the app's settings (used by main, the tests and the benchmarks).
+
+    Limits on what clients can make the server hold (README, "Reliability"): files of at most MAX_FILE_SIZE, at most
+    web_limits.MAX_FILES_PER_REQUEST per upload request, calls that only name uploaded files, and uploads deleted
+    DELETE_CACHE[1] seconds after they arrive. Slow or idle connections are a reverse proxy's job (Spaces have one):
+    Gradio's launch() sets no uvicorn timeout for requests whose headers never end.
+    """
+    from gradio.utils import get_upload_folder
+    from starlette.middleware import Middleware
+
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=None)
+    demo.delete_cache = DELETE_CACHE  # read by launch() when it builds the server
+    web_limits.keep_cache_sweep_alive(demo)  # Gradio 6.31's sweep otherwise dies at the first concurrent upload
+    limits = Middleware(web_limits.RequestLimits, upload_dir=get_upload_folder(), max_file_size=MAX_FILE_SIZE)
     return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
-                       state_session_capacity=SESSION_CAPACITY, **kwargs)
+                       state_session_capacity=SESSION_CAPACITY, app_kwargs={"middleware": [limits]}, **kwargs)
 
 
 def main():
     # Our own messages at INFO; other libraries' (httpx logs every request at INFO) only from WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     log.setLevel(logging.INFO)
+    for name in ("asyncio", "uvicorn.error", "python_multipart.multipart"):  # per-connection errors: one line per kind
+        # every 10 s, not a flood (asyncio logs "Too many open files" with a traceback at every accept)
+        logging.getLogger(name).addFilter(web_limits.FloodFilter(10.0))
     clf = load_classifier()
     log.info("model loaded from %s", clf.source)
     launch(build_demo(clf))
