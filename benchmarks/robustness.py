@@ -9,7 +9,7 @@ markers and thin pens included) within 1.0 point of clean-test accuracy; low res
 points at 16 px and, at 8 and 12 px, at least 85% and never below the naive resize; ruled paper and
 heavy ink at least 97%. 3,000 digits per style give a standard error of about 0.25 points.
 
-    python benchmarks/robustness.py [--model-dir outputs/mnist-cnn] [--samples 3000] [--styles a,b] [--tiny]
+    python benchmarks/robustness.py [--model-dir models/mnist-cnn] [--samples 3000] [--styles a,b] [--tiny]
 
 Prints a table, writes benchmarks/results/robustness.json and robustness_examples.png (input |
 what the model sees with our preprocessing | with the naive one, for a few digits of each style).
@@ -28,13 +28,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from hub.data import load_mnist
+from hub.preprocess import mnist_to_input, to_mnist
 
-from benchmarks.render_styles import (LOW_RES_STYLES, MNIST_STROKE, PHOTO_STYLES, SKETCH_STYLES,  # noqa: E402
-                                     STYLES, brush_mask)
-from hub.data import load_mnist  # noqa: E402
-from hub.preprocess import mnist_to_input, to_mnist  # noqa: E402
+if __package__:  # imported as benchmarks.robustness (the tests, from the repository root)
+    from benchmarks.render_styles import LOW_RES_STYLES, MNIST_STROKE, PHOTO_STYLES, SKETCH_STYLES, STYLES, brush_mask
+else:  # run as a script: Python puts the script's folder on sys.path
+    from render_styles import LOW_RES_STYLES, MNIST_STROKE, PHOTO_STYLES, SKETCH_STYLES, STYLES, brush_mask
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "results"
 SKETCH_TOLERANCE = 1.0  # points below clean-test accuracy allowed for each sketch and photo style
@@ -162,13 +164,13 @@ def _style_seed(name: str) -> int:
 
 def _ideal(mask: np.ndarray) -> np.ndarray:
     """A rendered stroke mask (ink bbox already tight) -> MNIST form, bypassing the ink search."""
-    from hub.preprocess import _place
+    from hub.preprocess import place_digit
 
     h, w = mask.shape
     scale = 80 / max(h, w)
     small = Image.fromarray(mask.astype(np.float32), "F").resize(
         (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
-    return _place(np.clip(np.asarray(small), 0.0, 1.0))
+    return place_digit(np.clip(np.asarray(small), 0.0, 1.0))
 
 
 def save_examples(gallery, path: Path) -> Path:
@@ -221,7 +223,7 @@ def print_table(result: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", "--model", type=Path, default=ROOT / "outputs" / "mnist-cnn")
+    parser.add_argument("--model-dir", "--model", type=Path, default=ROOT / "models" / "mnist-cnn")
     parser.add_argument("--samples", type=int, default=3000, help="digits per style (default 3000)")
     parser.add_argument("--styles", default=",".join(STYLES),
                         help=f"comma-separated subset of the styles (default all: {','.join(STYLES)})")

@@ -132,7 +132,7 @@ def _mnist_from_pil(image):
     strokes = fine_ink[fine_ink > threshold]
     high = float(_percentiles(strokes, (90,))[0]) if strokes.size else threshold * 2
     digit = np.clip((fine_ink - low) / max(high - low, 1e-6), 0.0, 1.0)
-    return _place(_normalise_width(digit))
+    return place_digit(_normalise_width(digit))
 
 
 def _grow(mask):
@@ -372,7 +372,7 @@ def _otsu(values, top):
     return float(edges[int(np.argmax(between[:-1])) + 1])
 
 
-def _place(digit):
+def place_digit(digit):
     """Crop to the ink, scale the longer side to 20 px (antialiased), center of mass -> (14, 14)."""
     rows, cols = np.nonzero((digit > 0.1).any(axis=1))[0], np.nonzero((digit > 0.1).any(axis=0))[0]
     if rows.size == 0:
