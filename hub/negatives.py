@@ -1,0 +1,301 @@
+"""Synthetic non-digits for training the model's "not_a_digit" class.
+
+Why: a network trained on digits alone answers a confident digit for anything it is shown: letters,
+scribbles and shapes got 90%+ confidence more than half the time (issue 11). An extra class trained on
+negatives lets the app decline them. Each negative is drawn black on white like a user drawing, then
+put through the app's own preprocessing (`hub.preprocess.to_mnist`), so the model sees exactly what it
+will see at inference.
+
+Families: letters and symbols from matplotlib's bundled DejaVu fonts (rotated, sheared, scaled, bold or
+re-stroked like a pen), smooth random scribbles and polylines, and simple shapes (rectangles, triangles,
+crosses, plus signs, stars, zigzags, hatching, blobs). Characters a person could read as a digit are
+left out (`DIGIT_LIKE`), and so are circles and lone vertical strokes (a 0, a 1).
+
+The reading benchmark measures declines on negatives from different generators and fonts
+(`benchmarks/render_negatives.py`), so it does not reward memorising these.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
+
+from hub.preprocess import NoDigitError, to_mnist
+
+__all__ = ["DIGIT_LIKE", "EXCLUDED_CHARACTERS", "FAMILIES", "SHAPES", "TRAIN_CHARACTERS", "TRAIN_FONT_PREFIX",
+           "is_vertical_line", "make_negatives", "train_fonts"]
+
+# Characters a person could read as a digit (keyed by that digit): a model must not learn them as "not a digit"
+# (issue 11: an ambiguous symbol may be read as the digit), so no generator draws them.
+DIGIT_LIKE = {
+    "0": "OoQDØø°",
+    "1": "Iil|Jj!/\\()[]{}",
+    "2": "Zz",
+    "3": "",
+    "4": "",
+    "5": "Ss$§",
+    "6": "bGδσ",
+    "7": "TΓ",
+    "8": "B&β",
+    "9": "gq",
+}
+EXCLUDED_CHARACTERS = frozenset("".join(DIGIT_LIKE.values()) + string.digits + string.whitespace
+                                + ".,:;'`\"_")  # punctuation: a dot or tick scaled to 20 px is a blob or a bar
+
+_LETTERS = "".join(c for c in string.ascii_letters if c not in EXCLUDED_CHARACTERS)
+_SYMBOLS = "#%*+=?@~^<>-"
+_GREEK = "αγλμπψωΔΛΠΣΨΩ"
+TRAIN_CHARACTERS = "".join(c for c in _LETTERS + _SYMBOLS + _GREEK if c not in EXCLUDED_CHARACTERS)
+
+TRAIN_FONT_PREFIX = "DejaVu"  # training fonts; the benchmark uses STIX and Computer Modern only
+FAMILIES = {"letters": 0.5, "scribbles": 0.25, "shapes": 0.25}
+SHAPES = ("rectangle", "triangle", "cross", "plus", "star", "zigzag", "hatching", "blob")
+
+CANVAS = 112  # px: a drawing is rendered black on white at this size, then preprocessed
+FONT_SIZES = (50, 62, 74)
+MAX_TRIES = 50  # redraws allowed for one negative (no ink found, or it came out as a lone vertical line)
+
+
+def make_negatives(count: int, seed: int) -> np.ndarray:
+    """`count` non-digits as uint8 (count, 28, 28), white on black in MNIST form; the same for the same seed.
+
+    Roughly half letters and symbols, a quarter scribbles, a quarter shapes, in random order.
+    """
+    rng = np.random.default_rng(seed)
+    fonts = train_fonts()
+    counts = [round(count * share) for share in FAMILIES.values()]
+    counts[0] = count - sum(counts[1:])
+    kinds = rng.permutation(np.repeat(np.arange(len(FAMILIES)), counts))
+    draw = (lambda r: _letter(r, fonts), _scribble, _shape)
+    out = np.empty((count, 28, 28), np.uint8)
+    for i, kind in enumerate(kinds):
+        out[i] = _mnist_form(draw[kind], rng)
+    return out
+
+
+def train_fonts() -> list[Path]:
+    """The DejaVu fonts bundled with matplotlib (imported here only: inference does not need matplotlib)."""
+    import matplotlib
+
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    fonts = sorted(p for p in folder.glob(f"{TRAIN_FONT_PREFIX}*.ttf") if "Display" not in p.name)
+    if not fonts:
+        raise FileNotFoundError(f"no {TRAIN_FONT_PREFIX} fonts in {folder}")
+    return fonts
+
+
+def _mnist_form(draw, rng) -> np.ndarray:
+    """Draw (black on white, PIL "L") until preprocessing finds ink that is not a lone vertical stroke."""
+    for _ in range(MAX_TRIES):
+        try:
+            digit = to_mnist(draw(rng))
+        except NoDigitError:
+            continue
+        pixels = np.round(digit * 255).astype(np.uint8)
+        if not is_vertical_line(pixels):
+            return pixels
+    raise RuntimeError("could not draw a negative")  # only with a broken generator
+
+
+def is_vertical_line(pixels: np.ndarray) -> bool:
+    """Whether a 28x28 MNIST-form image is one thin stroke within 50 degrees of vertical (it would be a 1:
+    MNIST's ones lean up to about 45 degrees). Measured from the ink's second moments: an elongated ink
+    distribution (minor/major axis below 0.35).
+    """
+    weights = pixels.astype(np.float64)
+    total = weights.sum()
+    if total == 0:
+        return False
+    yy, xx = np.mgrid[0:28, 0:28]
+    my, mx = (weights * yy).sum() / total, (weights * xx).sum() / total
+    cyy = (weights * (yy - my) ** 2).sum() / total
+    cxx = (weights * (xx - mx) ** 2).sum() / total
+    cxy = (weights * (yy - my) * (xx - mx)).sum() / total
+    values, vectors = np.linalg.eigh(np.array([[cyy, cxy], [cxy, cxx]]))
+    elongation = np.sqrt(max(values[0], 0.0) / max(values[1], 1e-9))
+    major = vectors[:, 1]  # (dy, dx) of the main axis
+    return bool(elongation < 0.35 and abs(major[0]) > np.cos(np.radians(50)))
+
+
+# --------------------------------------------------------------------------- letters
+
+
+@lru_cache(maxsize=64)
+def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), size)
+
+
+def _letter(rng, fonts) -> Image.Image:
+    """A character in a random DejaVu font: bold or thin, rotated +-15 deg, sheared, stretched; half re-stroked."""
+    char = TRAIN_CHARACTERS[int(rng.integers(len(TRAIN_CHARACTERS)))]
+    font = _font(fonts[int(rng.integers(len(fonts)))], FONT_SIZES[int(rng.integers(len(FONT_SIZES)))])
+    glyph = Image.new("L", (CANVAS, CANVAS), 0)
+    ImageDraw.Draw(glyph).text((CANVAS / 2, CANVAS / 2), char, fill=255, font=font, anchor="mm",
+                               stroke_width=int(rng.integers(0, 5)), stroke_fill=255)
+    glyph = _affine(glyph, rng)
+    mask = np.asarray(glyph, np.float32) / 255.0
+    if rng.random() < 0.5:
+        mask = _pen(mask > 0.5, rng.uniform(0.02, 0.08) * CANVAS)
+    return Image.fromarray((255 * (1 - mask)).round().astype(np.uint8))
+
+
+def _affine(image: Image.Image, rng) -> Image.Image:
+    """Rotate (+-15 deg), shear (+-0.3) and stretch (0.75-1.25 on each axis) about the centre."""
+    angle = np.radians(rng.uniform(-15, 15))
+    c, s = np.cos(angle), np.sin(angle)
+    forward = (np.array([[c, -s], [s, c]]) @ np.array([[1.0, rng.uniform(-0.3, 0.3)], [0.0, 1.0]])
+               @ np.diag(rng.uniform(0.75, 1.25, 2)))
+    inverse = np.linalg.inv(forward)
+    centre = np.array([CANVAS / 2, CANVAS / 2])
+    offset = centre - inverse @ centre
+    data = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
+    return image.transform(image.size, Image.Transform.AFFINE, data, Image.Resampling.BILINEAR)
+
+
+def _pen(mask: np.ndarray, width: float) -> np.ndarray:
+    """Redraw a filled glyph as a pen would: its medial ridge (distance-transform maxima) with a round
+    brush `width` px wide, antialiased. Uniform strokes, like handwriting rather than type."""
+    distance = ndimage.distance_transform_edt(mask)
+    # within half a pixel of the local maximum: a connected ridge also along diagonal strokes
+    ridge = mask & (distance >= ndimage.maximum_filter(distance, size=3) - 0.5) & (distance >= 1)
+    if not ridge.any():
+        return mask.astype(np.float32)
+    field = ndimage.distance_transform_edt(~ridge)
+    return np.clip(width / 2 - field + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- scribbles and shapes
+
+
+def _canvas(lines=(), polygons=(), width=6) -> Image.Image:
+    """Black strokes on a white CANVAS: `lines` are point lists (N, 2) drawn `width` px wide with round joints
+    and caps; `polygons` are filled."""
+    image = Image.new("L", (CANVAS, CANVAS), 255)
+    draw = ImageDraw.Draw(image)
+    for polygon in polygons:
+        draw.polygon([tuple(p) for p in polygon], fill=0)
+    r = width / 2
+    for line in lines:
+        points = [tuple(p) for p in np.asarray(line, float)]
+        draw.line(points, fill=0, width=int(round(width)), joint="curve")
+        for x, y in (points[0], points[-1]):
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=0)
+    return image
+
+
+def _bezier(points: np.ndarray, samples: int = 80) -> np.ndarray:
+    """Points on the Bezier curve with these control points (Bernstein form)."""
+    from math import comb
+
+    n = len(points) - 1
+    t = np.linspace(0, 1, samples)[:, None]
+    basis = np.hstack([comb(n, k) * t**k * (1 - t) ** (n - k) for k in range(n + 1)])
+    return basis @ points
+
+
+def _catmull_rom(points: np.ndarray, per_segment: int = 16) -> np.ndarray:
+    """A smooth curve through every point (uniform Catmull-Rom spline)."""
+    p = np.vstack([points[:1], points, points[-1:]])
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    out = []
+    for i in range(1, len(p) - 2):
+        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
+        out.append(0.5 * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
+    out.append(points[-1:])
+    return np.vstack(out)
+
+
+def _pen_width(rng) -> float:
+    return float(rng.uniform(0.02, 0.09) * CANVAS)
+
+
+def _scribble(rng) -> Image.Image:
+    """A random smooth Bezier curve, a spline through random points, or a polyline (4-10 control points;
+    with 3 they are mostly a 7, an L, a V or an arc)."""
+    count = int(rng.integers(4, 11))
+    points = rng.uniform(0.12 * CANVAS, 0.88 * CANVAS, (count, 2))
+    kind = rng.random()
+    if kind < 0.4:
+        curve = _bezier(points)
+    elif kind < 0.8:
+        curve = _catmull_rom(points)
+    else:
+        curve = points
+    return _canvas(lines=[curve], width=_pen_width(rng))
+
+
+def _rotate(points: np.ndarray, rng, degrees: float = 180.0) -> np.ndarray:
+    angle = np.radians(rng.uniform(-degrees, degrees))
+    c, s = np.cos(angle), np.sin(angle)
+    centre = np.array([CANVAS / 2, CANVAS / 2])
+    return (points - centre) @ np.array([[c, s], [-s, c]]) + centre
+
+
+def _shape(rng) -> Image.Image:
+    """One of SHAPES, outlined with a random pen (or filled), placed and rotated at random."""
+    kind = SHAPES[int(rng.integers(len(SHAPES)))]
+    width = _pen_width(rng)
+    half = rng.uniform(0.22, 0.4) * CANVAS  # half the shape's size, px
+    c = CANVAS / 2
+    if kind == "rectangle":  # squarish or wide (a tall narrow box would be a 0)
+        w, h = half, half * rng.uniform(0.55, 1.0)
+        box = np.array([[c - w, c - h], [c + w, c - h], [c + w, c + h], [c - w, c + h], [c - w, c - h]])
+        box = _rotate(box, rng, 20)
+        return _canvas(polygons=[box] if rng.random() < 0.15 else (), lines=[box], width=width)
+    if kind == "triangle":
+        angles = np.radians(rng.uniform(-90, 270) + np.array([0, 120, 240]) + rng.uniform(-25, 25, 3))
+        tri = c + half * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        tri = np.vstack([tri, tri[:1]])
+        return _canvas(polygons=[tri] if rng.random() < 0.2 else (), lines=[tri], width=width)
+    if kind in ("cross", "plus"):
+        a, b = half * rng.uniform(0.7, 1.0, 2)
+        arms = [np.array([[c - a, c], [c + a, c]]), np.array([[c, c - b], [c, c + b]])]
+        spin = 45.0 if kind == "cross" else 0.0
+        angle = spin + rng.uniform(-12, 12)
+        return _canvas(lines=_spin(arms, angle), width=width)
+    if kind == "star":
+        points = 5 if rng.random() < 0.7 else int(rng.integers(6, 8))
+        angles = np.radians(rng.uniform(0, 360)) + np.arange(2 * points) * np.pi / points
+        radii = np.where(np.arange(2 * points) % 2 == 0, half, half * rng.uniform(0.35, 0.55))
+        star = c + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        if points == 5 and rng.random() < 0.4:  # a pentagram, drawn in one stroke
+            star = star[::2][[0, 2, 4, 1, 3, 0]]
+        else:
+            star = np.vstack([star, star[:1]])
+        return _canvas(polygons=[star] if rng.random() < 0.2 else (), lines=[star], width=width)
+    if kind == "zigzag":
+        teeth = int(rng.integers(4, 9))
+        xs = np.linspace(c - half, c + half, teeth + 1)
+        amplitude = half * rng.uniform(0.25, 0.6)
+        ys = c + amplitude * np.where(np.arange(teeth + 1) % 2 == 0, -1, 1)
+        zig = _rotate(np.stack([xs, ys], axis=1), rng, 30)
+        return _canvas(lines=[zig], width=width)
+    if kind == "hatching":
+        n = int(rng.integers(3, 7))
+        offsets = np.linspace(-half, half, n)
+        lines = [np.array([[c - half, c + o], [c + half, c + o]]) for o in offsets]
+        if rng.random() < 0.5:  # cross-hatching
+            lines += [np.array([[c + o, c - half], [c + o, c + half]]) for o in offsets]
+        angle = rng.uniform(-60, 60)
+        return _canvas(lines=_spin(lines, angle), width=min(width, 2 * half / n))
+    # blob: an irregular filled shape (lobed, never a disc)
+    lobes = int(rng.integers(7, 13))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, lobes))
+    radii = half * rng.uniform(0.35, 1.0, lobes)
+    ring = c + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    outline = _catmull_rom(np.vstack([ring, ring[:1]]))
+    return _canvas(polygons=[outline], lines=[outline], width=width)
+
+
+def _spin(lines, degrees: float):
+    """Rotate point lists about the canvas centre by `degrees`."""
+    angle = np.radians(degrees)
+    c, s = np.cos(angle), np.sin(angle)
+    centre = np.array([CANVAS / 2, CANVAS / 2])
+    return [(np.asarray(line, float) - centre) @ np.array([[c, s], [-s, c]]) + centre for line in lines]
