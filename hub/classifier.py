@@ -6,6 +6,12 @@ TensorFlow: a small install and ~0.2 ms per image) and as a plain Keras model (f
 downloads them through `huggingface_hub.snapshot_download` (so caching, revisions, tokens and offline mode are the
 library's) and applies the project's preprocessing (`hub.preprocess`). Folders and repos written before
 `model.tflite` existed still load: from the Keras files, converted to LiteRT in memory (this needs TensorFlow).
+
+Confidences: classifier.json (format_version 2) carries a calibration temperature, fitted on the validation split
+(`hub.calibration`), and the model may have an extra "not_a_digit" output with a `decline_threshold`. The digit
+probabilities this class returns are calibrated and renormalised over the 10 digits ("which digit, if it is one");
+P(not_a_digit) is reported beside them. Version-1 folders (10 outputs, no calibration) read as temperature 1,
+P(not_a_digit) = 0, never declined.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hub import preprocess
+from hub import model_folder, preprocess
+from hub.calibration import apply_temperature
 from hub.litert import LiteRTModel
 from hub.model_folder import (CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, KERAS_FILES, METRICS_FILE,
                               TFLITE_FILE)
@@ -27,6 +34,9 @@ __all__ = ["LiteRTModel", "MnistClassifier", "ModelLoadError", "NotAnMnistClassi
 
 FORMAT = CLASSIFIER_CONFIG["format"]
 FORMAT_VERSION = CLASSIFIER_CONFIG["format_version"]
+READABLE_VERSION = max(FORMAT_VERSION, 2)  # version 2 added calibration and the not_a_digit output
+NOT_A_DIGIT = getattr(model_folder, "NOT_A_DIGIT", "not_a_digit")
+DIGITS = [str(d) for d in range(10)]
 # What from_pretrained downloads: the model and what describes it, not the card's plots.
 DOWNLOAD_PATTERNS = [TFLITE_FILE, *KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, CARD_FILE]
 CHUNK = 1024  # images per model call for big batches (bounded memory, full speed)
@@ -44,16 +54,24 @@ class NotAnMnistClassifierError(ModelLoadError):
 
 @dataclass(frozen=True)
 class Prediction:
+    """The most probable digit, its calibrated confidence, all 10 digit probabilities (renormalised over the
+    digits) and the calibrated probability that the image is no digit at all (0 for models without that class)."""
+
     label: int | str
     confidence: float
     probabilities: dict[str, float]
+    not_a_digit: float = 0.0
 
 
 class MnistClassifier:
-    """The network (`runtime`: numpy (N, 28, 28, 1) float32 -> (N, 10)) plus its `classifier.json`.
+    """The network (`runtime`: numpy (N, 28, 28, 1) float32 -> (N, L) softmax over `labels`) plus its
+    `classifier.json`.
 
     `runtime` is a `LiteRTModel` (its `flatbuffer` bytes build worker processes), or, for a Keras-only folder
     where LiteRT is unavailable, a traced TensorFlow function. `metrics` is the folder's metrics.json as a dict.
+    `labels` are the network's outputs (10 digits, plus "not_a_digit" for format_version 2 models);
+    `digit_labels` the 10 digits that `predict_proba` returns. `temperature` and `decline_threshold` come from
+    classifier.json (1 and None, "never decline", when it has none).
     """
 
     def __init__(self, runtime, config: dict, metrics: dict | None = None, folder: str | Path | None = None,
@@ -65,6 +83,13 @@ class MnistClassifier:
         self.source = source
         self.commit_hash = commit_hash
         self.labels = [str(label) for label in config["labels"]]
+        self.digit_labels = [label for label in self.labels if label in DIGITS]
+        self._digit_columns = [self.labels.index(label) for label in self.digit_labels]
+        self._not_a_digit_column = self.labels.index(NOT_A_DIGIT) if NOT_A_DIGIT in self.labels else None
+        self.temperature = float((config.get("calibration") or {}).get("temperature", 1.0))
+        threshold = config.get("decline_threshold")
+        self.decline_threshold = float(threshold) if threshold is not None and self._not_a_digit_column is not None \
+            else None
         self.runtime(np.zeros((1, 28, 28, 1), np.float32))  # warm up now, not on the first user request
 
     # ------------------------------------------------------------------ loading
@@ -116,13 +141,42 @@ class MnistClassifier:
         if outputs is not None and outputs != len(config["labels"]):
             raise ModelLoadError(f"The model in the {where} has {outputs} outputs but {CLASSIFIER_FILE} lists "
                                  f"{len(config['labels'])} labels.")
+        if sorted(str(label) for label in config["labels"] if str(label) in DIGITS) != DIGITS:
+            raise ModelLoadError(f"The {CLASSIFIER_FILE} in the {where} must list the 10 digits '0'..'9' among its "
+                                 f"labels; it lists {config['labels']}.")
         return cls(runtime, config, _read_json(folder / METRICS_FILE), folder=folder, source=source or str(folder),
                    commit_hash=commit_hash)
 
     # ------------------------------------------------------------------ inference
     def predict_proba(self, images) -> np.ndarray:
-        """Class probabilities, float32 (N, 10), for one image or many (paths, PIL images, arrays, ...)."""
-        batch = self._batch(images)[0]
+        """Digit probabilities, float32 (N, 10), calibrated and renormalised over the digits ("which digit, if it
+        is one"), for one image or many (paths, PIL images, arrays, ...)."""
+        return self.probabilities(self._batch(images)[0])[0]
+
+    def not_a_digit_proba(self, images) -> np.ndarray:
+        """Calibrated P(not a digit), float32 (N,); zeros for a model without that class."""
+        return self.probabilities(self._batch(images)[0])[1]
+
+    def probabilities(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Model input (N, 28, 28, 1) -> (digit probabilities (N, 10), P(not a digit) (N,)), both calibrated."""
+        raw = self._run(batch)
+        if self.temperature == 1.0 and self._not_a_digit_column is None and self._digit_columns == list(range(10)):
+            return raw, np.zeros(len(raw), np.float32)  # a version-1 model: its softmax as it is
+        calibrated = apply_temperature(raw, self.temperature)
+        digits = calibrated[:, self._digit_columns]
+        digits /= np.maximum(digits.sum(axis=1, keepdims=True), np.finfo(np.float32).tiny)
+        if self._not_a_digit_column is None:
+            return digits, np.zeros(len(raw), np.float32)
+        return digits, calibrated[:, self._not_a_digit_column].copy()
+
+    def declines(self, not_a_digit) -> np.ndarray:
+        """Which calibrated P(not a digit) values reach the model's decline threshold (never, without one)."""
+        not_a_digit = np.asarray(not_a_digit)
+        if self.decline_threshold is None:
+            return np.zeros(not_a_digit.shape, bool)
+        return not_a_digit >= self.decline_threshold
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) <= CHUNK:
             return self.runtime(batch)
         return np.concatenate([self.runtime(batch[i:i + CHUNK]) for i in range(0, len(batch), CHUNK)])
@@ -130,18 +184,25 @@ class MnistClassifier:
     def predict(self, images):
         """One image -> Prediction; a list / batch array of images -> list[Prediction]."""
         batch, single = self._batch(images)
-        probabilities = self.predict_proba(batch)
-        predictions = [self._prediction(p) for p in probabilities]
+        digits, not_a_digit = self.probabilities(batch)
+        predictions = [self._prediction(p, q) for p, q in zip(digits, not_a_digit)]
         return predictions[0] if single else predictions
+
+    def read_number(self, image):
+        """Read the digits of one image left to right -> `hub.reading.NumberReading` (see there)."""
+        from hub.reading import read_number
+
+        return read_number(self, image)
 
     def __call__(self, images):
         return self.predict(images)
 
-    def _prediction(self, p: np.ndarray) -> Prediction:
+    def _prediction(self, p: np.ndarray, not_a_digit: float = 0.0) -> Prediction:
         index = int(np.argmax(p))
-        label = self.labels[index]
+        label = self.digit_labels[index]
         return Prediction(label=int(label) if label.isdigit() else label, confidence=float(p[index]),
-                          probabilities={name: float(v) for name, v in zip(self.labels, p)})
+                          probabilities={name: float(v) for name, v in zip(self.digit_labels, p)},
+                          not_a_digit=float(not_a_digit))
 
     @staticmethod
     def _batch(images) -> tuple[np.ndarray, bool]:
@@ -230,14 +291,18 @@ def _check_config(config: dict, where: str) -> None:
             "repo made by this project."
         )
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > READABLE_VERSION:
         raise ModelLoadError(
-            f"The {where} uses {CLASSIFIER_FILE} format_version {version!r}; this code reads version "
-            f"{FORMAT_VERSION}. Update the project (git pull) to load it."
+            f"The {where} uses {CLASSIFIER_FILE} format_version {version!r}; this code reads versions up to "
+            f"{READABLE_VERSION}. Update the project (git pull) to load it."
         )
     labels = config.get("labels")
     if not isinstance(labels, list) or not labels:
         raise ModelLoadError(f"The {CLASSIFIER_FILE} in the {where} has no 'labels' list.")
+    temperature = (config.get("calibration") or {}).get("temperature", 1.0)
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ModelLoadError(f"The {CLASSIFIER_FILE} in the {where} has calibration temperature {temperature!r}; "
+                             "it must be a positive number.")
     shape = (config.get("input") or {}).get("shape")
     if shape is not None and list(shape) != [28, 28, 1]:
         raise ModelLoadError(f"The {where} expects input shape {shape}; MnistClassifier feeds [28, 28, 1].")

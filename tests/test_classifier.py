@@ -188,3 +188,90 @@ def test_local_folder_errors(model_dir, tmp_path):
     shutil.copyfile(model_dir / "model.tflite", folder / "model.tflite")
     with pytest.raises(ModelLoadError, match="has 10 outputs but classifier.json lists 5 labels"):
         MnistClassifier.from_pretrained(folder)
+
+
+# ---------------------------------------------------------------------- calibration and not_a_digit (format 2)
+
+V2_LABELS = [str(d) for d in range(10)] + ["not_a_digit"]
+
+
+def _v2_config(temperature=2.0, threshold=0.5, labels=V2_LABELS):
+    return {"format": "mnist-digit-classifier", "format_version": 2, "labels": labels,
+            "calibration": {"method": "temperature", "temperature": temperature, "fitted_on": "test"},
+            "decline_threshold": threshold}
+
+
+def _fixed_runtime(rows):
+    """A stand-in network that answers every image of a batch with the next of `rows` (cycled)."""
+    rows = np.asarray(rows, np.float32)
+    return lambda x: rows[np.arange(len(x)) % len(rows)]
+
+
+def _one_digit_batch(n=1):
+    x = np.zeros((n, 28, 28, 1), np.float32)
+    x[:, 4:24, 13:15] = 1.0  # MNIST form: used as is
+    return x
+
+
+def test_v2_probabilities_are_calibrated_and_renormalised_over_the_digits():
+    from hub.calibration import apply_temperature
+    from hub.classifier import MnistClassifier
+
+    raw = np.array([[0.5, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.04, 0.01, 0.05],
+                    [0.003, 0.003, 0.003, 0.003, 0.003, 0.003, 0.003, 0.003, 0.003, 0.003, 0.97]], np.float32)
+    clf = MnistClassifier(_fixed_runtime(raw), _v2_config(temperature=2.0))
+    assert clf.digit_labels == [str(d) for d in range(10)] and clf.labels == V2_LABELS
+    assert clf.temperature == 2.0 and clf.decline_threshold == 0.5
+    digits = clf.predict_proba(_one_digit_batch(2))
+    assert digits.shape == (2, 10) and digits.dtype == np.float32
+    np.testing.assert_allclose(digits.sum(axis=1), 1.0, atol=1e-6)
+    calibrated = apply_temperature(raw, 2.0)
+    np.testing.assert_allclose(digits, calibrated[:, :10] / calibrated[:, :10].sum(axis=1, keepdims=True), atol=1e-6)
+    assert digits[0, 0] < raw[0, 0] / raw[0, :10].sum()  # T > 1 softens
+    not_a_digit = clf.not_a_digit_proba(_one_digit_batch(2))
+    assert not_a_digit.shape == (2,)
+    np.testing.assert_allclose(not_a_digit, calibrated[:, 10], atol=1e-6)
+    assert list(clf.declines(not_a_digit)) == [False, True]
+    first, second = clf.predict(_one_digit_batch(2))
+    assert first.label == 0 and set(first.probabilities) == set(clf.digit_labels)
+    assert first.not_a_digit == pytest.approx(calibrated[0, 10], abs=1e-6)
+    assert second.not_a_digit > 0.5
+
+
+def test_v1_config_means_temperature_one_and_never_declining():
+    from hub.classifier import MnistClassifier
+
+    raw = np.full((1, 10), 0.01, np.float32)
+    raw[0, 7] = 0.91
+    clf = MnistClassifier(_fixed_runtime(raw), {"format": "mnist-digit-classifier", "format_version": 1,
+                                                "labels": [str(d) for d in range(10)]})
+    assert clf.temperature == 1.0 and clf.decline_threshold is None
+    np.testing.assert_array_equal(clf.predict_proba(_one_digit_batch()), raw)  # the softmax as it is
+    np.testing.assert_array_equal(clf.not_a_digit_proba(_one_digit_batch()), [0.0])
+    assert not clf.declines(np.array([1.0])).any()
+    prediction = clf.predict(_one_digit_batch()[0])
+    assert prediction.label == 7 and prediction.not_a_digit == 0.0
+
+
+def test_v2_folder_loads_and_unknown_versions_do_not(tmp_path):
+    """A format_version 2 classifier.json loads (its temperature used); a newer one asks for an update."""
+    from hub.classifier import MnistClassifier, ModelLoadError
+
+    folder = shutil.copytree(ROOT / "models" / "mnist-cnn", tmp_path / "v2")
+    config = json.loads((folder / "classifier.json").read_text())
+    v1 = MnistClassifier.from_pretrained(folder)
+    config.update(format_version=2, calibration={"method": "temperature", "temperature": 1.5})
+    (folder / "classifier.json").write_text(json.dumps(config))
+    v2 = MnistClassifier.from_pretrained(folder)
+    assert v2.temperature == 1.5 and v2.decline_threshold is None  # no not_a_digit output: never declines
+    x = _one_digit_batch()
+    assert v2.predict(x[0]).label == v1.predict(x[0]).label
+    assert v2.predict(x[0]).confidence < v1.predict(x[0]).confidence
+    config.update(format_version=3)
+    (folder / "classifier.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="format_version 3"):
+        MnistClassifier.from_pretrained(folder)
+    config.update(format_version=2, calibration={"temperature": 0})
+    (folder / "classifier.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="temperature 0"):
+        MnistClassifier.from_pretrained(folder)
