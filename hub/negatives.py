@@ -102,6 +102,9 @@ def _mnist_form(draw, rng) -> np.ndarray:
     raise RuntimeError("could not draw a negative")  # only with a broken generator
 
 
+_GRID = np.mgrid[0:28, 0:28].astype(np.float64)
+
+
 def is_vertical_line(pixels: np.ndarray) -> bool:
     """Whether a 28x28 MNIST-form image is one thin stroke within 50 degrees of vertical (it would be a 1:
     MNIST's ones lean up to about 45 degrees). Measured from the ink's second moments: an elongated ink
@@ -111,7 +114,7 @@ def is_vertical_line(pixels: np.ndarray) -> bool:
     total = weights.sum()
     if total == 0:
         return False
-    yy, xx = np.mgrid[0:28, 0:28]
+    yy, xx = _GRID
     my, mx = (weights * yy).sum() / total, (weights * xx).sum() / total
     cyy = (weights * (yy - my) ** 2).sum() / total
     cxx = (weights * (xx - mx) ** 2).sum() / total
@@ -159,14 +162,27 @@ def _affine(image: Image.Image, rng) -> Image.Image:
 
 def _pen(mask: np.ndarray, width: float) -> np.ndarray:
     """Redraw a filled glyph as a pen would: its medial ridge (distance-transform maxima) with a round
-    brush `width` px wide, antialiased. Uniform strokes, like handwriting rather than type."""
-    distance = ndimage.distance_transform_edt(mask)
+    brush `width` px wide, antialiased. Uniform strokes, like handwriting rather than type.
+    (Worked on the glyph's bounding box plus the brush: a third of the canvas, a third of the time.)"""
+    out = np.zeros(mask.shape, np.float32)
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if rows.size == 0:
+        return out
+    pad = int(np.ceil(width / 2)) + 2
+    top, left = max(rows[0] - pad, 0), max(cols[0] - pad, 0)
+    box = (slice(top, rows[-1] + pad + 1), slice(left, cols[-1] + pad + 1))
+    glyph = mask[box]
+    distance = ndimage.distance_transform_edt(glyph)
     # within half a pixel of the local maximum: a connected ridge also along diagonal strokes
-    ridge = mask & (distance >= ndimage.maximum_filter(distance, size=3) - 0.5) & (distance >= 1)
+    ridge = glyph & (distance >= ndimage.maximum_filter(distance, size=3) - 0.5) & (distance >= 1)
     if not ridge.any():
         return mask.astype(np.float32)
     field = ndimage.distance_transform_edt(~ridge)
-    return np.clip(width / 2 - field + 0.5, 0.0, 1.0).astype(np.float32)
+    stroked = np.clip(width / 2 - field + 0.5, 0.0, 1.0)
+    if ndimage.label(stroked > 0.5)[1] > ndimage.label(glyph)[1]:  # the ridge broke up (dots): keep the type
+        return mask.astype(np.float32)
+    out[box] = stroked
+    return out
 
 
 # --------------------------------------------------------------------------- scribbles and shapes
