@@ -20,7 +20,8 @@ The trade-off curve (declined non-digits against declined digits for thresholds 
 P(not_a_digit)) is computed from per-item probabilities, so one pass serves every threshold; the operating point
 is the model folder's classifier.json decline_threshold.
 
-    python benchmarks/reading.py [--model-dir models/mnist-cnn] [--samples 200] [--seed 0] [--json PATH]
+    python benchmarks/reading.py [--model-dir models/mnist-cnn] [--samples 200] [--digit-samples 500]
+                                [--seed 0] [--json PATH]
     python benchmarks/reading.py --quick        # a few items per set (the test suite); writes reading_quick.json
 
 Prints a table, writes benchmarks/results/reading.json.
@@ -40,7 +41,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from hub.calibration import ECE_BINS, apply_temperature, expected_calibration_error
+from hub.calibration import ECE_BINS, expected_calibration_error
 from hub.classifier import MnistClassifier
 from hub.data import load_mnist
 from hub.preprocess import NoDigitError, mnist_to_input, to_mnist
@@ -239,20 +240,16 @@ def _pct(fraction) -> float:
 
 
 def probabilities(clf, batch: np.ndarray) -> dict:
-    """For model inputs (N, 28, 28, 1): the raw softmax's digit probabilities (T = 1, renormalised over the
-    digits), the calibrated ones (what predict/read_number report) and the calibrated P(not_a_digit)."""
-    raw = np.concatenate([clf.runtime(batch[i:i + 1024]) for i in range(0, len(batch), 1024)]) if len(batch) \
-        else np.zeros((0, len(clf.labels)), np.float32)
-    columns = [clf.labels.index(str(d)) for d in range(10)]
-    calibrated = apply_temperature(raw, clf.temperature)
-
-    def digits(p):
-        p = p[:, columns].astype(np.float64)
-        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-30)
-
-    not_a_digit = calibrated[:, clf.labels.index("not_a_digit")] if "not_a_digit" in clf.labels \
-        else np.zeros(len(raw), np.float32)
-    return {"before": digits(raw), "after": digits(calibrated), "not_a_digit": not_a_digit.astype(np.float64)}
+    """For model inputs (N, 28, 28, 1): the digit probabilities before calibration (the network's softmax,
+    T = 1, renormalised over the 10 digits as the classifier does), after it (the classifier's own
+    `probabilities`, what predict and read_number report) and the calibrated P(not_a_digit)."""
+    if not len(batch):
+        return {"before": np.zeros((0, 10)), "after": np.zeros((0, 10)), "not_a_digit": np.zeros(0)}
+    raw = np.concatenate([clf.runtime(batch[i:i + 1024]) for i in range(0, len(batch), 1024)])
+    before = raw[:, [clf.labels.index(str(d)) for d in range(10)]].astype(np.float64)
+    after, not_a_digit = clf.probabilities(batch)
+    return {"before": before / np.maximum(before.sum(axis=1, keepdims=True), 1e-30),
+            "after": np.asarray(after, np.float64), "not_a_digit": np.asarray(not_a_digit, np.float64)}
 
 
 def ece_row(p: dict, labels) -> dict:
@@ -288,9 +285,10 @@ def tradeoff_curve(non_digit_scores, clean_scores, style_scores: dict, operating
 # ---------------------------------------------------------------------- the benchmark
 
 
-def run(model_dir: Path, samples: int, seed: int = 0, styles=None, single_styles=None,
+def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles=None, single_styles=None,
         clean_count: int | None = None) -> dict:
-    """Every set, `samples` items per set, length and style; `clean_count` MNIST test digits (default all)."""
+    """`samples` numbers per length and style, touching pairs and non-digits per style; `digit_samples` single
+    digits per robustness style; `clean_count` MNIST test digits (default all 10,000)."""
     styles = list(styles or NUMBER_CANVASES)
     single_styles = list(single_styles or STYLES)
     clf = MnistClassifier.from_pretrained(model_dir)
@@ -301,13 +299,14 @@ def run(model_dir: Path, samples: int, seed: int = 0, styles=None, single_styles
 
     # 1. MNIST test digits, clean, through the classifier: calibration and declines.
     clean = probabilities(clf, mnist_to_input(x_test))
-    clean_row = {**ece_row(clean, y_test), "declined_pct": declined_pct(clean["not_a_digit"], _t(threshold))}
+    clean_row = {**ece_row(clean, y_test), "declined_pct": _pct(clf.declines(clean["not_a_digit"]).mean())}
     timings["mnist_test_s"] = time.perf_counter() - started
 
-    # 2. Single digits in every robustness style (the same digits and renders as benchmarks/robustness.py for
-    #    the same --samples and --seed): the old path against read_number, declines, calibration.
+    # 2. Single digits in every robustness style (the same digits and renders as benchmarks/robustness.py with
+    #    its --samples equal to --digit-samples here, same --seed): the old path against read_number, declines,
+    #    calibration.
     rng = np.random.default_rng(seed)
-    index = rng.choice(len(data.x_test), size=min(samples, len(data.x_test)), replace=False)
+    index = rng.choice(len(data.x_test), size=min(digit_samples, len(data.x_test)), replace=False)
     digits, labels = data.x_test[index], data.y_test[index]
     single, single_scores = {}, {}
     for name in single_styles:
@@ -389,7 +388,8 @@ def run(model_dir: Path, samples: int, seed: int = 0, styles=None, single_styles
         "temperature": clf.temperature,
         "decline_threshold": threshold,
         "labels": clf.labels,
-        "samples": samples, "seed": seed, "styles": styles, "single_styles": single_styles,
+        "samples": samples, "digit_samples": int(len(labels)), "mnist_test_count": int(len(y_test)), "seed": seed,
+        "styles": styles, "single_styles": single_styles,
         "spaced_numbers": {
             "by_length": {str(n): {"all": number_rows([i for items in spaced[n].values() for i in items]),
                                    **{s: number_rows(items) for s, items in spaced[n].items()}} for n in spaced},
@@ -401,7 +401,7 @@ def run(model_dir: Path, samples: int, seed: int = 0, styles=None, single_styles
                        "by_style": non_digit,
                        "by_kind": {k: {"count": len(v), "declined_pct": _pct(np.mean(v))}
                                    for k, v in sorted(kind_declined.items())},
-                       "clean_28x28_declined_pct": declined_pct(clean_negatives, _t(threshold))},
+                       "clean_28x28_declined_pct": _pct(clf.declines(clean_negatives).mean())},
         "mnist_test": clean_row,
         "single_digits": single,
         "tradeoff_curve": tradeoff_curve(non_digit_scores, clean["not_a_digit"], single_scores, threshold),
@@ -412,11 +412,6 @@ def run(model_dir: Path, samples: int, seed: int = 0, styles=None, single_styles
     result["targets"] = targets(result)
     result["all_targets_met"] = all(t["met"] for t in result["targets"].values() if t["required"])
     return result
-
-
-def _t(threshold):
-    """A threshold no probability reaches when the model never declines (no not_a_digit class)."""
-    return np.inf if threshold is None else threshold
 
 
 def targets(result: dict) -> dict:
@@ -468,7 +463,9 @@ def machine() -> dict:
 def print_table(result: dict) -> None:
     m = result["machine"]
     print(f"model: {result['model_dir']}   T = {result['temperature']:.3f}   decline threshold: "
-          f"{result['decline_threshold']}   {result['samples']} per set/length/style   seed {result['seed']}")
+          f"{result['decline_threshold']}   seed {result['seed']}")
+    print(f"{result['samples']} numbers per length and style, touching pairs and non-digits per style; "
+          f"{result['digit_samples']} single digits per style; {result['mnist_test_count']} MNIST test digits")
     print(f"machine: {m['cpu']}, {m['cores']} cores, load {m['load_avg']}   total {result['seconds']['total_s']} s")
     styles = result["styles"]
     print("\nSpaced numbers (gaps 0.2-0.6 digit height), exact %  [per-digit %]")
@@ -515,7 +512,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", "--model", type=Path, default=ROOT / "models" / "mnist-cnn")
     parser.add_argument("--samples", type=int, default=200,
-                        help="items per set, number length and style (default 200: about 10 min on 2 cores)")
+                        help="numbers per length and style, touching pairs and non-digits per style (default 200)")
+    parser.add_argument("--digit-samples", type=int, default=500,
+                        help="single digits per robustness style (default 500; ECE needs more than the numbers do)")
     parser.add_argument("--styles", default=",".join(NUMBER_CANVASES),
                         help=f"styles for numbers and non-digits (default {','.join(NUMBER_CANVASES)})")
     parser.add_argument("--single-styles", default=",".join(STYLES),
@@ -534,12 +533,12 @@ def main(argv=None) -> int:
     if unknown := sorted(set(single_styles) - set(STYLES)):
         parser.error(f"unknown single-digit style(s) {', '.join(unknown)}; choose from {', '.join(STYLES)}")
     if args.quick:
-        samples, clean_count = 3, 1000
+        samples, digit_samples, clean_count = 3, 3, 1000
         if args.single_styles == parser.get_default("single_styles"):
             single_styles = list(NUMBER_CANVASES)
     else:
-        samples, clean_count = args.samples, None
-    result = run(args.model_dir, samples, args.seed, styles, single_styles, clean_count)
+        samples, digit_samples, clean_count = args.samples, args.digit_samples, None
+    result = run(args.model_dir, samples, digit_samples, args.seed, styles, single_styles, clean_count)
     result["quick"] = args.quick
     print_table(result)
     path = args.json or RESULTS / ("reading_quick.json" if args.quick else "reading.json")
