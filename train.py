@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
     from sklearn.metrics import classification_report
 
-    from hub import card, data, evaluate, hub_io, model_folder, plots
+    from hub import calibration, card, data, evaluate, hub_io, model_folder, negatives, plots
     from hub.metrics import RunMetrics
     from hub.model import RECIPES
     from hub.preprocess import mnist_to_input
@@ -121,6 +121,13 @@ def main(argv=None) -> int:
     recipe = adapt_to_run_length(recipe, len(x_train))  # a quick run's changes, recorded in metrics.json
     print(f"MNIST from {mnist.source}: {len(x_train):,} training, {len(x_val):,} validation "
           f"(held out from the training set), {len(mnist.x_test):,} test images")
+    # The 11th class: drawn letters, scribbles and shapes, one for every ten digits (as many as a digit has).
+    # Validation gets its own, from another seed; the test set stays MNIST's 10,000 digits.
+    neg_started = time.perf_counter()
+    neg_train = negatives.make_negatives(len(x_train) // NEGATIVES_PER, seed=args.seed)
+    neg_val = negatives.make_negatives(len(x_val) // NEGATIVES_PER, seed=args.seed + 1)
+    print(f"Non-digits (class '{model_folder.NOT_A_DIGIT}'): {len(neg_train):,} training, {len(neg_val):,} "
+          f"validation, drawn in {time.perf_counter() - neg_started:.0f} s")
 
     output_dir = args.output_dir
     assets = output_dir / model_folder.ASSETS_DIR
@@ -133,8 +140,10 @@ def main(argv=None) -> int:
           f"{recipe.schedule} schedule, augmentation {recipe.augment or 'none'}, "
           f"{precision_policy(recipe.precision)} compute")
     train_started = time.perf_counter()
+    x_fit, y_fit = _with_negatives(mnist_to_input(x_train), y_train, mnist_to_input(neg_train))
+    x_val_all, y_val_all = _with_negatives(mnist_to_input(x_val), y_val, mnist_to_input(neg_val))
     model, history, epoch_seconds = train(
-        recipe, mnist_to_input(x_train), y_train, mnist_to_input(x_val), y_val, seed=args.seed,
+        recipe, x_fit, y_fit, x_val_all, y_val_all, seed=args.seed,
         verbose="auto" if args.verbose is None else args.verbose)
     train_seconds = time.perf_counter() - train_started
     model.summary()
@@ -147,6 +156,41 @@ def main(argv=None) -> int:
           f"on {len(x_test):,} images")
     print(classification_report(result.labels, result.predictions, digits=4))
 
+    # ------------------------------------------------------------------------- calibration
+    # One temperature, fitted on the validation split (digits and non-digits), never on the test set.
+    val_outputs = evaluate.predict_proba(model, x_val_all)
+    temperature = calibration.fit_temperature(val_outputs, y_val_all)
+    test_calibrated = calibration.apply_temperature(result.outputs, temperature)
+    val_calibrated = calibration.apply_temperature(val_outputs, temperature)
+    val_digits = y_val_all < model_folder.NOT_A_DIGIT_INDEX
+    threshold = model_folder.DEFAULT_DECLINE_THRESHOLD
+
+    def ece(outputs, labels):
+        return round(calibration.expected_calibration_error(evaluate.digit_probabilities(outputs), labels), 5)
+
+    def declined(outputs):
+        return round(float(np.mean(evaluate.not_a_digit_probability(outputs) >= threshold)), 5)
+
+    calibration_metrics = {
+        "method": "temperature scaling, fitted on the validation split (digits and non-digits)",
+        "temperature": round(temperature, 4),
+        "ece_bins": calibration.ECE_BINS,
+        "test_ece_before": ece(result.outputs, result.labels),
+        "test_ece_after": ece(test_calibrated, result.labels),
+        "val_ece_before": ece(val_outputs[val_digits], y_val_all[val_digits]),
+        "val_ece_after": ece(val_calibrated[val_digits], y_val_all[val_digits]),
+    }
+    decline_metrics = {
+        "threshold": threshold,
+        "test_digits_declined": declined(test_calibrated),
+        "val_digits_declined": declined(val_calibrated[val_digits]),
+        "val_non_digits_declined": declined(val_calibrated[~val_digits]),
+    }
+    print(f"Calibration: temperature {temperature:.3f}; expected calibration error on the test set "
+          f"{calibration_metrics['test_ece_before']:.2%} -> {calibration_metrics['test_ece_after']:.2%}")
+    print(f"Not a digit (P >= {threshold}): {decline_metrics['test_digits_declined']:.2%} of test digits declined, "
+          f"{decline_metrics['val_non_digits_declined']:.2%} of validation non-digits")
+
     figure = {name: assets / file_name for name, file_name in model_folder.ASSET_NAMES.items()}
     plots.plot_training_curves(history, figure["training_curves"])
     plots.plot_confusion_matrix(result.metrics["confusion_matrix"], figure["confusion_matrix"])
@@ -155,9 +199,11 @@ def main(argv=None) -> int:
     plots.save_digit_examples(mnist.x_test, mnist.y_test, assets / model_folder.EXAMPLES_DIR, seed=args.seed)
 
     # ------------------------------------------------------------------------- model folder
-    model_folder.save_model(model, output_dir)  # the Keras files, model.tflite, classifier.json
+    config = model_folder.classifier_config(temperature, fitted_on=f"validation split ({len(x_val_all):,} images)",
+                                            decline_threshold=threshold)
+    model_folder.save_model(model, output_dir, config)  # the Keras files, model.tflite, classifier.json
     try:  # the LiteRT file is what MnistClassifier runs: it must answer like the model we just evaluated
-        tflite_max_abs_diff = model_folder.check_tflite(output_dir, x_test, result.probabilities)
+        tflite_max_abs_diff = model_folder.check_tflite(output_dir, x_test, result.outputs)
     except model_folder.LiteRTMismatchError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
@@ -168,6 +214,9 @@ def main(argv=None) -> int:
         val_accuracy=float(history["val_accuracy"][best_epoch]),
         val_samples=len(x_val),
         train_samples=len(x_train),
+        non_digit_samples={"train": len(neg_train), "val": len(neg_val)},
+        calibration=calibration_metrics,
+        not_a_digit=decline_metrics,
         epochs_run=len(history["loss"]),
         best_epoch=best_epoch + 1,
         epoch_seconds=[round(s, 2) for s in epoch_seconds],
@@ -211,6 +260,20 @@ def main(argv=None) -> int:
             return 1
         print(f"\nPushed to {pushed.repo_url} (commit {pushed.commit_url})")
     return 0
+
+
+NEGATIVES_PER = 10  # one non-digit per this many training digits
+
+
+def _with_negatives(x_digits, y_digits, x_negatives):
+    """Digits plus non-digits (label 10, "not_a_digit") as one training or validation set."""
+    import numpy as np
+
+    from hub.model_folder import NOT_A_DIGIT_INDEX
+
+    y_digits = np.asarray(y_digits)
+    labels = np.concatenate([y_digits, np.full(len(x_negatives), NOT_A_DIGIT_INDEX, y_digits.dtype)])
+    return np.concatenate([x_digits, x_negatives]), labels
 
 
 def _hardware() -> str:

@@ -100,6 +100,20 @@ def _top_confusions(cm, k: int = 5) -> str:
     return "Most frequent confusions (true digit read as predicted digit: count): " + "; ".join(items) + "."
 
 
+def _calibration(c: dict | None) -> dict | None:
+    if not c:
+        return None
+    return {"temperature": f"{c['temperature']:.3f}", "bins": c.get("ece_bins", 15),
+            "test_ece_before": _pct(c["test_ece_before"]), "test_ece_after": _pct(c["test_ece_after"])}
+
+
+def _not_a_digit(d: dict | None) -> dict | None:
+    if not d:
+        return None
+    return {"threshold": f"{d['threshold']:g}", "test_digits_declined": _pct(d["test_digits_declined"]),
+            "val_non_digits_declined": _pct(d["val_non_digits_declined"])}
+
+
 # ---------------------------------------------------------------- metadata
 
 
@@ -193,6 +207,9 @@ def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license
         "architecture": [{"type": layer["type"],
                           "settings": ", ".join(f"{k}={_value(v)}" for k, v in layer.get("settings", {}).items())}
                          for layer in architecture or []],
+        "calibration": _calibration(m.calibration),
+        "not_a_digit": _not_a_digit(m.not_a_digit),
+        "non_digit_samples": f"{int(m.non_digit_samples['train']):,}" if m.non_digit_samples else None,
         "per_class": _per_class_rows(m),
         "top_confusions": _top_confusions(cm),
         "training_images": images(TRAINING_IMAGES),

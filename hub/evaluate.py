@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
-from hub.model_folder import LABELS, NUM_CLASSES
+from hub.model_folder import DIGIT_LABELS, NOT_A_DIGIT_INDEX, NUM_CLASSES
 
 # Keras' backend epsilon: clipping probabilities with it makes our loss match keras' categorical_crossentropy.
 _EPSILON = 1e-7
@@ -22,13 +22,14 @@ class Evaluation:
     """Result of `evaluate`: JSON-ready `metrics` (metrics.json keys) and the arrays the plots need."""
 
     metrics: dict
-    probabilities: np.ndarray  # (N, 10) float32, softmax output
+    probabilities: np.ndarray  # (N, 10) float32: the digits' probabilities, renormalised (what /predict shows)
     predictions: np.ndarray  # (N,) int64, argmax of probabilities
     labels: np.ndarray  # (N,) int64, true labels
+    outputs: np.ndarray  # (N, 11) float32: the model's softmax, "not_a_digit" included (what model.tflite gives)
 
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Softmax probabilities (N, 10), batched through Keras' compiled predict loop.
+    """Softmax probabilities (N, 11): ten digits and "not_a_digit", batched through Keras' compiled predict loop.
 
     `model.predict`'s ~100 ms fixed overhead is negligible for a test set; measured here on 10,000
     images it was as fast as an eager `model(batch)` loop or a hand-made tf.function (all 2-6 s on a
@@ -57,16 +58,31 @@ def categorical_crossentropy(probabilities: np.ndarray, labels: np.ndarray) -> f
     return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
 
 
+def digit_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """(N, 11) model outputs -> (N, 10): which digit, if it is one (the digits' probabilities, renormalised).
+
+    Test accuracy is the argmax of these: the answer `/predict` gives. How often a real digit would be declined
+    as "not a digit" is reported on its own (train.py, benchmarks/reading.py)."""
+    outputs = np.asarray(outputs, np.float32)
+    digits = outputs[:, : len(DIGIT_LABELS)]
+    return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12)
+
+
 def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> dict:
-    """The JSON-serialisable test figures (metrics.json keys) for given probabilities and true labels."""
+    """The JSON-serialisable test figures (metrics.json keys) for given probabilities and true labels.
+
+    `probabilities`: (N, 10) digit probabilities, or the model's (N, 11) outputs (reduced to the digits)."""
+    if probabilities.shape[1] == NUM_CLASSES:
+        probabilities = digit_probabilities(probabilities)
     labels = np.asarray(labels).astype(np.int64).ravel()
     if len(labels) != len(probabilities):
         raise ValueError(f"{len(probabilities)} predictions but {len(labels)} labels: pass the matching label array")
-    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
+    digits = len(DIGIT_LABELS)
+    if labels.min() < 0 or labels.max() >= digits:
         raise ValueError(f"labels must be integers 0-9 (not one-hot), got values {labels.min()}..{labels.max()}")
     predictions = probabilities.argmax(axis=1)
     report = classification_report(
-        labels, predictions, labels=list(range(NUM_CLASSES)), target_names=LABELS, output_dict=True, zero_division=0
+        labels, predictions, labels=list(range(digits)), target_names=DIGIT_LABELS, output_dict=True, zero_division=0
     )
 
     def row(entry):
@@ -77,12 +93,12 @@ def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) ->
             "support": int(entry["support"]),
         }
 
-    cm = confusion_matrix(labels, predictions, labels=list(range(NUM_CLASSES)))
+    cm = confusion_matrix(labels, predictions, labels=list(range(digits)))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
         "test_loss": categorical_crossentropy(probabilities, labels),
         "test_samples": int(len(labels)),
-        "per_class": {name: row(report[name]) for name in LABELS},
+        "per_class": {name: row(report[name]) for name in DIGIT_LABELS},
         "macro_avg": row(report["macro avg"]),
         "weighted_avg": row(report["weighted avg"]),
         "confusion_matrix": cm.astype(int).tolist(),
@@ -91,9 +107,14 @@ def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) ->
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> Evaluation:
     """Evaluate `model` on float32 images x (N, 28, 28, 1) in [0, 1] and integer labels y (N,)."""
-    probabilities = predict_proba(model, x, batch_size=batch_size)
+    outputs = predict_proba(model, x, batch_size=batch_size)
+    probabilities = digit_probabilities(outputs)
     labels = np.asarray(y).astype(np.int64).ravel()
     metrics = metrics_from_probabilities(probabilities, labels)
-    return Evaluation(
-        metrics=metrics, probabilities=probabilities, predictions=probabilities.argmax(axis=1), labels=labels
-    )
+    return Evaluation(metrics=metrics, probabilities=probabilities, predictions=probabilities.argmax(axis=1),
+                      labels=labels, outputs=outputs)
+
+
+def not_a_digit_probability(outputs: np.ndarray) -> np.ndarray:
+    """(N,) P("not_a_digit") from (N, 11) outputs."""
+    return np.asarray(outputs, np.float32)[:, NOT_A_DIGIT_INDEX]

@@ -53,6 +53,10 @@ class RunMetrics:
     # model.tflite, checked at save time against the Keras model on every test image (None: folder without it).
     tflite_bytes: int | None = None
     tflite_max_abs_diff: float | None = None  # largest |LiteRT - Keras| over all test probabilities
+    # The "not_a_digit" class and calibration (None: folders from before they existed).
+    non_digit_samples: dict | None = None  # {"train": n, "val": n} synthetic non-digits (hub.negatives)
+    calibration: dict | None = None  # temperature, ECE before/after on test and validation digits
+    not_a_digit: dict | None = None  # threshold, share of test digits / validation non-digits declined
 
     @classmethod
     def fields(cls) -> list[str]:

@@ -36,15 +36,33 @@ EXAMPLES_DIR = "examples"  # assets/examples/digit_<d>.png
 # What a folder needs to be pushed: the Keras files keep `hf://` working; model.tflite is optional (older folders).
 REQUIRED_FILES = KERAS_FILES + (CLASSIFIER_FILE,)
 
-NUM_CLASSES = 10
-LABELS = [str(d) for d in range(NUM_CLASSES)]
+DIGIT_LABELS = [str(d) for d in range(10)]
+# The 11th class: letters, scribbles and shapes (hub.negatives), so that the model can say "this is not a digit"
+# instead of naming the digit it looks least unlike. Its index is the last one.
+NOT_A_DIGIT = "not_a_digit"
+LABELS = DIGIT_LABELS + [NOT_A_DIGIT]
+NUM_CLASSES = len(LABELS)
+NOT_A_DIGIT_INDEX = LABELS.index(NOT_A_DIGIT)
+DEFAULT_DECLINE_THRESHOLD = 0.5  # decline when the calibrated P(not_a_digit) reaches this (benchmarks/reading.py)
 CLASSIFIER_CONFIG = {
     "format": "mnist-digit-classifier",
-    "format_version": 1,
+    # 2: an 11th label "not_a_digit", "calibration" and "decline_threshold". Readers accept 1 (10 digits, T = 1).
+    "format_version": 2,
     "labels": LABELS,
+    "calibration": {"method": "temperature", "temperature": 1.0},
+    "decline_threshold": DEFAULT_DECLINE_THRESHOLD,
     "input": {"shape": [28, 28, 1], "dtype": "float32", "range": [0.0, 1.0], "polarity": "white-on-black"},
     "preprocessing": {"canvas": 28, "digit_box": 20, "centering": "center-of-mass"},
 }
+
+
+def classifier_config(temperature: float = 1.0, fitted_on: str | None = None,
+                      decline_threshold: float = DEFAULT_DECLINE_THRESHOLD) -> dict:
+    """classifier.json for a trained model: the calibration fitted after training travels with the weights."""
+    calibration = {"method": "temperature", "temperature": round(float(temperature), 4)}
+    if fitted_on:
+        calibration["fitted_on"] = fitted_on
+    return {**CLASSIFIER_CONFIG, "calibration": calibration, "decline_threshold": float(decline_threshold)}
 
 
 class LiteRTMismatchError(RuntimeError):
@@ -57,8 +75,9 @@ def write_json(folder: str | Path, name: str, data: dict) -> Path:
     return path
 
 
-def save_model(model, folder: str | Path) -> Path:
-    """Write the Keras files, model.tflite and classifier.json; the card, metrics and plots are added by the caller.
+def save_model(model, folder: str | Path, config: dict | None = None) -> Path:
+    """Write the Keras files, model.tflite and classifier.json (`config`, default: uncalibrated); the card, metrics
+    and plots are added by the caller.
 
     Only the inference model is saved, without the optimizer's state (two thirds of a trained
     model's file). Keras saves through a fresh folder: its saver fails on a folder whose assets/
@@ -75,7 +94,7 @@ def save_model(model, folder: str | Path) -> Path:
         for name in KERAS_FILES:
             shutil.copyfile(Path(tmp) / name, folder / name)
     (folder / TFLITE_FILE).write_bytes(litert.convert(inference_model))
-    write_json(folder, CLASSIFIER_FILE, CLASSIFIER_CONFIG)
+    write_json(folder, CLASSIFIER_FILE, config or CLASSIFIER_CONFIG)
     return folder
 
 

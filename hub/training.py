@@ -25,8 +25,25 @@ def make_dataset(x, y, recipe: Recipe, seed: int, training: bool) -> tf.data.Dat
     ds = ds.batch(recipe.batch_size)
     if training and recipe.augment:
         augment = augmentation(recipe.augment, seed)
+        dilate, erode = recipe.augment.get("dilate", 0.0), recipe.augment.get("erode", 0.0)
+        if dilate or erode:
+            ds = ds.map(lambda a, b: (stroke_width(a, dilate, erode, seed), b), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def stroke_width(images, dilate: float, erode: float, seed: int):
+    """Make a random share of the images' strokes one pixel bolder (`dilate`) or thinner (`erode`).
+
+    Why: people draw with felt markers and fine pens; MNIST's strokes are all about 2 px. The preprocessing brings
+    extreme widths back into range (hub.preprocess._normalise_width), but what it returns is still bolder or
+    thinner than MNIST, and a model that never saw that reads bold 3s as 8s. A 2x2 grey-level max (min) filter
+    adds (removes) one pixel of width; the half-pixel shift it causes is smaller than the shift augmentation.
+    """
+    u = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], seed=seed + 3)
+    bolder = tf.nn.max_pool2d(images, 2, 1, "SAME")
+    thinner = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+    return tf.where(u < dilate, bolder, tf.where(u < dilate + erode, thinner, images))
 
 
 def augmentation(settings: dict, seed: int) -> keras.Sequential:

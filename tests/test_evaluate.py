@@ -18,7 +18,7 @@ def tiny_model():
             keras.Input((28, 28, 1)),
             keras.layers.Conv2D(4, 3, activation="relu"),
             keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
+            keras.layers.Dense(11, activation="softmax"),  # ten digits and "not_a_digit"
         ]
     )
 
@@ -36,6 +36,9 @@ def test_evaluate_shapes_and_consistency(tiny_model, data):
     ev = evaluate(tiny_model, x, y, batch_size=32)
     assert isinstance(ev, Evaluation)
     assert ev.probabilities.shape == (70, 10) and ev.probabilities.dtype == np.float32
+    assert ev.outputs.shape == (70, 11)  # what the model says; probabilities are its digits' share, renormalised
+    np.testing.assert_allclose(ev.probabilities * ev.outputs[:, :10].sum(1, keepdims=True), ev.outputs[:, :10],
+                               rtol=1e-5)
     np.testing.assert_allclose(ev.probabilities.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(ev.predictions, ev.probabilities.argmax(axis=1))
     np.testing.assert_array_equal(ev.labels, y)

@@ -1,4 +1,4 @@
-"""The CNN recipes: right shapes, a softmax over ten digits, and only built-in layers (safe-mode loadable)."""
+"""The CNN recipes: right shapes, a softmax over ten digits and "not a digit", only built-in layers (safe mode)."""
 
 import numpy as np
 import pytest
@@ -9,11 +9,11 @@ from hub.preprocess import mnist_to_input
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
-def test_output_is_a_softmax_over_ten_digits(architecture):
+def test_output_is_a_softmax_over_ten_digits_and_not_a_digit(architecture):
     model = build_model(architecture)
     x = np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32)
     probabilities = np.asarray(model(x, training=False))
-    assert probabilities.shape == (5, 10)
+    assert probabilities.shape == (5, 11) and model_folder.LABELS[-1] == "not_a_digit"
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
@@ -32,7 +32,7 @@ def test_mnist_to_input_scales_and_adds_channel():
 def test_saved_model_loads_in_safe_mode_without_optimizer_state(tmp_path):
     model = build_model("small")
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    model.fit(np.zeros((4, 28, 28, 1)), np.eye(10)[:4], verbose=0)  # creates the optimizer's variables
+    model.fit(np.zeros((4, 28, 28, 1)), np.eye(11)[:4], verbose=0)  # creates the optimizer's variables
     model_folder.save_model(model, tmp_path)
     (tmp_path / "assets").mkdir()  # our plots live there: saving again must still work
     model_folder.save_model(model, tmp_path)

@@ -66,7 +66,7 @@ def test_reloaded_model_predicts_like_the_metrics_say(model_dir):
     model = model_folder.load_keras_model(model_dir)
     mnist = load_mnist()
     probabilities = np.asarray(model.predict(mnist_to_input(mnist.x_test), batch_size=1000, verbose=0))
-    accuracy = float((probabilities.argmax(1) == mnist.y_test).mean())
+    accuracy = float((probabilities[:, :10].argmax(1) == mnist.y_test).mean())  # the digit /predict names
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
     assert accuracy > 0.95
     assert metrics["test_samples"] == 10000 and metrics["train_samples"] == 15000
@@ -92,3 +92,18 @@ def test_card_holds_this_runs_accuracy(model_dir):
     assert card.data.library_name == "keras"
     assert card.data.eval_results[0].metric_value == pytest.approx(metrics["test_accuracy"])
     assert f"{metrics['test_accuracy']:.2%}" in card.text
+
+
+def test_calibration_and_the_not_a_digit_class_travel_with_the_model(model_dir):
+    """classifier.json carries the temperature fitted on validation; metrics.json says what it changed."""
+    config = json.loads((model_dir / model_folder.CLASSIFIER_FILE).read_text())
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert config["format_version"] == 2 and config["labels"] == model_folder.LABELS
+    temperature = config["calibration"]["temperature"]
+    assert temperature == pytest.approx(metrics["calibration"]["temperature"], abs=1e-4)
+    assert 0.3 < temperature < 5 and temperature != 1.0
+    assert metrics["calibration"]["val_ece_after"] <= metrics["calibration"]["val_ece_before"] + 0.002
+    assert metrics["non_digit_samples"] == {"train": 1500, "val": 500}
+    # Even the 2-epoch test model tells most drawn non-digits from digits.
+    assert metrics["not_a_digit"]["val_non_digits_declined"] > 0.7
+    assert metrics["not_a_digit"]["test_digits_declined"] < 0.05
