@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from hub.preprocess import NoDigitError, to_mnist
 
-__all__ = ["DIGIT_LIKE", "EXCLUDED_CHARACTERS", "FAMILIES", "SHAPES", "TRAIN_CHARACTERS", "TRAIN_FONT_PREFIX",
+__all__ = ["DIGIT_LIKE", "EXCLUDED_CHARACTERS", "FAMILIES", "SCRIBBLES", "SHAPES", "TRAIN_CHARACTERS", "TRAIN_FONT_PREFIX",
            "is_vertical_line", "make_negatives", "train_fonts"]
 
 # Characters a person could read as a digit (keyed by that digit): a model must not learn them as "not a digit"
@@ -54,6 +54,7 @@ TRAIN_CHARACTERS = "".join(c for c in _LETTERS + _SYMBOLS + _GREEK if c not in E
 
 TRAIN_FONT_PREFIX = "DejaVu"  # training fonts; the benchmark uses STIX and Computer Modern only
 FAMILIES = {"letters": 0.5, "scribbles": 0.25, "shapes": 0.25}
+SCRIBBLES = ("bezier", "spline", "polyline")
 SHAPES = ("rectangle", "triangle", "cross", "plus", "star", "zigzag", "hatching", "blob")
 
 CANVAS = 112  # px: a drawing is rendered black on white at this size, then preprocessed
@@ -236,10 +237,10 @@ def _scribble(rng) -> Image.Image:
     with 3 they are mostly a 7, an L, a V or an arc)."""
     count = int(rng.integers(4, 11))
     points = rng.uniform(0.12 * CANVAS, 0.88 * CANVAS, (count, 2))
-    kind = rng.random()
-    if kind < 0.4:
+    kind = SCRIBBLES[int(rng.choice(len(SCRIBBLES), p=(0.4, 0.4, 0.2)))]
+    if kind == "bezier":
         curve = _bezier(points)
-    elif kind < 0.8:
+    elif kind == "spline":
         curve = _catmull_rom(points)
     else:
         curve = points

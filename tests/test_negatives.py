@@ -10,12 +10,12 @@ pytest.importorskip("matplotlib")
 
 
 def test_training_negatives_are_mnist_form_and_deterministic():
-    images = negatives.make_negatives(60, seed=3)
-    assert images.shape == (60, 28, 28) and images.dtype == np.uint8
+    images = negatives.make_negatives(24, seed=3)
+    assert images.shape == (24, 28, 28) and images.dtype == np.uint8
     assert is_mnist_form(images.astype(np.float32) / 255.0).all()
-    assert np.array_equal(images, negatives.make_negatives(60, seed=3))
-    assert not np.array_equal(images, negatives.make_negatives(60, seed=4))
-    assert len({image.tobytes() for image in images}) == 60
+    assert np.array_equal(images, negatives.make_negatives(24, seed=3))
+    assert not np.array_equal(images[:4], negatives.make_negatives(4, seed=4))
+    assert len({image.tobytes() for image in images}) == 24
     assert not any(negatives.is_vertical_line(image) for image in images)
 
 
@@ -38,3 +38,55 @@ def test_vertical_line_detector():
     assert not negatives.is_vertical_line(image.T)  # a dash
     image[13:15, 4:24] = 255  # a plus sign
     assert not negatives.is_vertical_line(image)
+
+
+# --------------------------------------------------------------------------- the benchmark's own negatives
+
+from benchmarks import render_negatives  # noqa: E402
+
+
+def test_benchmark_negatives_are_mnist_form_in_equal_thirds_and_deterministic():
+    images, kinds = render_negatives.make_benchmark_negatives(12, seed=5)
+    assert images.shape == (12, 28, 28) and images.dtype == np.uint8
+    assert is_mnist_form(images.astype(np.float32) / 255.0).all()
+    assert {kind: kinds.count(kind) for kind in set(kinds)} == {"letters": 4, "scribbles": 4, "shapes": 4}
+    again, kinds_again = render_negatives.make_benchmark_negatives(12, seed=5)
+    assert np.array_equal(images, again) and kinds == kinds_again
+    assert not np.array_equal(images[:3], render_negatives.make_benchmark_negatives(3, seed=6)[0])
+    assert not any(negatives.is_vertical_line(image) for image in images)
+
+
+def test_each_benchmark_kind_draws_one_mnist_digit_sized_image():
+    rng = np.random.default_rng(0)
+    for kind, draw in render_negatives.NEGATIVE_KINDS.items():
+        image = draw(rng)
+        assert image.shape == (28, 28) and image.dtype == np.uint8, kind
+
+
+def test_benchmark_characters_leave_out_digit_lookalikes():
+    for chars in (render_negatives.CM_CHARACTERS, render_negatives.STIX_CHARACTERS):
+        assert not set(chars) & negatives.EXCLUDED_CHARACTERS
+        assert "A" in chars and "#" in chars
+
+
+def test_benchmark_and_training_share_no_font_and_no_family():
+    training_fonts = {font.name for font in negatives.train_fonts()}
+    assert not training_fonts & set(render_negatives.BENCHMARK_FONTS)
+    assert not any(name.startswith(negatives.TRAIN_FONT_PREFIX) for name in render_negatives.BENCHMARK_FONTS)
+    assert not set(negatives.SHAPES) & set(render_negatives.SHAPES)
+    assert not set(negatives.SCRIBBLES) & set(render_negatives.SCRIBBLES)
+
+
+def test_benchmark_fonts_have_a_glyph_for_every_character_they_draw():
+    """Matplotlib's Computer Modern fonts put other glyphs at some code points (or none): a missing glyph
+    renders as the font's empty box, which would be a rectangle in the benchmark, not the character."""
+    from PIL import ImageFont
+
+    for name in render_negatives.BENCHMARK_FONTS:
+        font = ImageFont.truetype(str(render_negatives.font_folder() / name), 40)
+        missing = np.asarray(font.getmask("\U0010fffd"))
+        chars = render_negatives.STIX_CHARACTERS if name in render_negatives.STIX_FONTS \
+            else render_negatives.CM_CHARACTERS
+        for char in chars:
+            mask = np.asarray(font.getmask(char))
+            assert mask.any() and (mask.shape != missing.shape or not np.array_equal(mask, missing)), (name, char)
