@@ -101,38 +101,117 @@ def _scale(pixels: np.ndarray) -> np.ndarray:
 
 
 def _mnist_from_pil(image):
-    page = _Page(image)
-    width, height = image.size
-    factor = max(1, min(round(max(width, height) / COARSE_SIDE), min(width, height)))  # thin images keep 1 row
-    values = page.sample(factor, (0, 0, width // factor * factor, height // factor * factor))
-    dark_ink, paper, noise = _paper(values)
-    ink = paper - values if dark_ink else values - paper
-    np.maximum(ink, 0.0, out=ink)
-    threshold, keep = _find_digit(ink, noise)
+    ink = InkMap(image)
+    return ink.to_mnist(ink.digit_mask())
 
-    # Crop the digit (with a 1-coarse-pixel margin) from the full-resolution image.
-    rows, cols = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]
-    top, left = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
-    bottom, right = min(rows[-1] + 2, keep.shape[0]), min(cols[-1] + 2, keep.shape[1])
-    coarse_box = (left, top, right, bottom)
-    box = (left * factor, top * factor, right * factor, bottom * factor)
-    fine_factor = max(1, min(-(-max(box[2] - box[0], box[3] - box[1]) // FINE_SIDE),  # ceil
-                             box[2] - box[0], box[3] - box[1]))
-    box = (box[0], box[1], box[0] + (box[2] - box[0]) // fine_factor * fine_factor,
-           box[1] + (box[3] - box[1]) // fine_factor * fine_factor)
-    fine = page.sample(fine_factor, box)
-    size = (fine.shape[1], fine.shape[0])
-    fine_paper = _resize_float(paper, size, coarse_box)
-    fine_ink = fine_paper - fine if dark_ink else fine - fine_paper
-    near = _grow(keep[top:bottom, left:right])
-    fine_ink *= _resize_float(near.astype(np.float32), size, None) > 0.0
 
-    # Contrast: paper (and noise below half the threshold) -> 0, stroke cores -> 1.
-    low = (LOW_FRACTION if noise > CLEAN_NOISE else LOW_FRACTION_CLEAN) * threshold
-    strokes = fine_ink[fine_ink > threshold]
-    high = float(_percentiles(strokes, (90,))[0]) if strokes.size else threshold * 2
-    digit = np.clip((fine_ink - low) / max(high - low, 1e-6), 0.0, 1.0)
-    return place_digit(_normalise_width(digit))
+def coarse_factor(size, coarse_side: int = COARSE_SIDE) -> int:
+    """Full-resolution pixels per coarse pixel for a coarse copy about `coarse_side` px on its long side."""
+    width, height = size
+    return max(1, min(round(max(width, height) / coarse_side), min(width, height)))  # thin images keep 1 row
+
+
+class InkMap:
+    """The ink of one image on a coarse copy, split into connected strokes; any group of them -> an MNIST digit.
+
+    Why one class: `to_mnist` (the digit = the heaviest stroke and its near parts) and `hub.reading` (every digit
+    of a number) find ink the same way: polarity, paper level and noise (`_paper`), a threshold with hysteresis and
+    connected components (`_components`); then each digit is cut from the full-resolution image (`to_mnist`).
+    `coarse_side` is the long side of the coarse copy (default COARSE_SIDE: one digit fills the image).
+    Raises NoDigitError when nothing stands out from the paper's noise.
+
+    Attributes: `factor` (full-resolution pixels per coarse pixel), `labels` (coarse int map, 0 = paper, i = stroke
+    i), `mass` (ink of each stroke, index 0 unused; 0 for strokes without a strong pixel), `slices` (bounding
+    slices of each stroke, index i - 1), `edge` (which strokes touch the image edge).
+    """
+
+    def __init__(self, image, coarse_side: int = COARSE_SIDE):
+        self.page = _Page(image)
+        width, height = self.size = image.size
+        factor = coarse_factor(image.size, coarse_side)
+        values = self.page.sample(factor, (0, 0, width // factor * factor, height // factor * factor))
+        dark_ink, paper, noise = _paper(values)
+        ink = paper - values if dark_ink else values - paper
+        np.maximum(ink, 0.0, out=ink)
+        self.factor, self.dark_ink, self.paper, self.noise, self.ink = factor, dark_ink, paper, noise, ink
+        self.threshold, self.labels, self.mass, self.slices = _components(ink, noise)
+        shape = ink.shape
+        self.edge = np.array([s is not None and (s[0].start == 0 or s[1].start == 0 or s[0].stop == shape[0]
+                                                 or s[1].stop == shape[1]) for s in self.slices])
+
+    @property
+    def is_default_scale(self) -> bool:
+        """Whether this map is the one `to_mnist` uses (COARSE_SIDE), so `digit_mask` gives its very crop."""
+        return self.factor == coarse_factor(self.size, COARSE_SIDE)
+
+    def digit_mask(self):
+        """The one digit of the image: its heaviest stroke, preferring one clear of the image edge (photo corners,
+        shadows and table edges touch it), with its other parts (a 5's bar, a 4's second stroke) that lie within
+        about its own size of it; specks and far-away marks are dropped. Raises NoDigitError for a mere speck."""
+        mass, slices, edge = self.mass[1:], self.slices, self.edge
+        main = int(np.argmax(mass * np.where(edge, 0.3, 1.0)))
+        rs, cs = slices[main]
+        reach = max(rs.stop - rs.start, cs.stop - cs.start)
+        near_main = (rs.start - reach, rs.stop + reach, cs.start - reach, cs.stop + reach)
+        keep_ids = [
+            i + 1
+            for i, box in enumerate(slices)
+            if box is not None and mass[i] > 0 and mass[i] >= (EDGE_PART if edge[i] else 0.02) * mass[main]
+            and box[0].start < near_main[1] and box[0].stop > near_main[0]
+            and box[1].start < near_main[3] and box[1].stop > near_main[2]
+        ]
+        keep = self.mask(keep_ids)
+        if not self.is_stroke(keep):
+            raise NoDigitError(NO_DIGIT_MESSAGE)
+        return keep
+
+    def mask(self, ids):
+        """Coarse bool mask of the strokes numbered `ids`."""
+        wanted = np.zeros(len(self.mass), bool)
+        wanted[list(ids)] = True
+        return wanted[self.labels]
+
+    def is_stroke(self, keep) -> bool:
+        """A digit is a stroke, not a speck: a few stray pixels on a blank page are not one."""
+        rows, cols = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]
+        if rows.size == 0:
+            return False
+        long_side = max(np.ptp(rows), np.ptp(cols)) + 1
+        return long_side >= max(2, 0.02 * max(self.ink.shape)) and keep.sum() >= 3
+
+    def box(self, keep):
+        """The full-resolution box (x0, y0, x1, y1) of a coarse mask's ink, x1 and y1 exclusive."""
+        rows, cols = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]
+        f = self.factor
+        return (int(cols[0] * f), int(rows[0] * f), min(int((cols[-1] + 1) * f), self.size[0]),
+                min(int((rows[-1] + 1) * f), self.size[1]))
+
+    def to_mnist(self, keep):
+        """The strokes of coarse mask `keep`, cut from the full-resolution image -> (28, 28) float32, MNIST form."""
+        page, factor, paper, threshold, noise = self.page, self.factor, self.paper, self.threshold, self.noise
+        # Crop the digit (with a 1-coarse-pixel margin) from the full-resolution image.
+        rows, cols = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]
+        top, left = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
+        bottom, right = min(rows[-1] + 2, keep.shape[0]), min(cols[-1] + 2, keep.shape[1])
+        coarse_box = (left, top, right, bottom)
+        box = (left * factor, top * factor, right * factor, bottom * factor)
+        fine_factor = max(1, min(-(-max(box[2] - box[0], box[3] - box[1]) // FINE_SIDE),  # ceil
+                                 box[2] - box[0], box[3] - box[1]))
+        box = (box[0], box[1], box[0] + (box[2] - box[0]) // fine_factor * fine_factor,
+               box[1] + (box[3] - box[1]) // fine_factor * fine_factor)
+        fine = page.sample(fine_factor, box)
+        size = (fine.shape[1], fine.shape[0])
+        fine_paper = _resize_float(paper, size, coarse_box)
+        fine_ink = fine_paper - fine if self.dark_ink else fine - fine_paper
+        near = _grow(keep[top:bottom, left:right])
+        fine_ink *= _resize_float(near.astype(np.float32), size, None) > 0.0
+
+        # Contrast: paper (and noise below half the threshold) -> 0, stroke cores -> 1.
+        low = (LOW_FRACTION if noise > CLEAN_NOISE else LOW_FRACTION_CLEAN) * threshold
+        strokes = fine_ink[fine_ink > threshold]
+        high = float(_percentiles(strokes, (90,))[0]) if strokes.size else threshold * 2
+        digit = np.clip((fine_ink - low) / max(high - low, 1e-6), 0.0, 1.0)
+        return place_digit(_normalise_width(digit))
 
 
 def _grow(mask):
@@ -307,8 +386,8 @@ def _resize_float(values, size, box):
     return np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box), dtype=np.float32)
 
 
-def _find_digit(ink, noise):
-    """Otsu threshold + connected components -> (threshold, mask of the digit's strokes).
+def _components(ink, noise):
+    """Otsu threshold + connected components -> (threshold, labels, mass, slices); see `InkMap`.
 
     Raises NoDigitError when nothing stands out from the paper's noise.
     """
@@ -330,33 +409,10 @@ def _find_digit(ink, noise):
     labels *= weak
     has_strong = np.zeros(count + 1, bool)
     has_strong[labels[strong]] = True
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:] * has_strong[1:]
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1) * has_strong
+    mass[0] = 0.0
     slices = ndimage.find_objects(labels, max_label=count)
-    # The digit is the heaviest stroke, preferring one clear of the image edge (photo corners,
-    # shadows and table edges touch it); its other parts (a 5's bar, a 4's second stroke) lie
-    # within about its own size of it; specks and far-away marks are dropped.
-    height, width = ink.shape
-    edge = np.array([s is not None and (s[0].start == 0 or s[1].start == 0 or s[0].stop == height
-                                        or s[1].stop == width) for s in slices])
-    main = int(np.argmax(mass * np.where(edge, 0.3, 1.0)))
-    rs, cs = slices[main]
-    reach = max(rs.stop - rs.start, cs.stop - cs.start)
-    near_main = (rs.start - reach, rs.stop + reach, cs.start - reach, cs.stop + reach)
-    keep_ids = [
-        i + 1
-        for i, box in enumerate(slices)
-        if box is not None and mass[i] > 0 and mass[i] >= (EDGE_PART if edge[i] else 0.02) * mass[main]
-        and box[0].start < near_main[1] and box[0].stop > near_main[0]
-        and box[1].start < near_main[3] and box[1].stop > near_main[2]
-    ]
-    wanted = np.zeros(count + 1, bool)
-    wanted[keep_ids] = True
-    keep = wanted[labels]
-    # A digit is a stroke, not a speck: refuse a few stray pixels on a blank page.
-    long_side = max(np.ptp(np.nonzero(keep.any(axis=1))[0]), np.ptp(np.nonzero(keep.any(axis=0))[0])) + 1
-    if long_side < max(2, 0.02 * max(ink.shape)) or keep.sum() < 3:
-        raise NoDigitError(NO_DIGIT_MESSAGE)
-    return threshold, keep
+    return threshold, labels, mass, slices
 
 
 def _otsu(values, top):
