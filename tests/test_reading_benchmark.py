@@ -63,11 +63,15 @@ def test_edit_distance_and_number_rows():
     assert reading.edit_distance("2024", "224") == 1
     assert reading.edit_distance("2024", "2025") == 1
     assert reading.edit_distance("", "12") == 2
-    items = [("2024", {"status": "ok", "number": "2024"}, 0.01),
-             ("42", {"status": "ok", "number": "47"}, 0.02),
-             ("17", {"status": "not_a_digit", "number": ""}, 0.03)]
+    def found(number):
+        return [{"digit": d} for d in number]
+
+    items = [("2024", {"status": "ok", "number": "2024", "digits": found("2024")}, 0.01),
+             ("42", {"status": "ok", "number": "47", "digits": found("47")}, 0.02),
+             ("17", {"status": "not_a_digit", "number": "", "digits": found("17")}, 0.03)]
     row = reading.number_rows(items)
     assert row["exact_pct"] == pytest.approx(100 / 3, abs=0.01)
+    assert row["exact_ignoring_declines_pct"] == pytest.approx(200 / 3, abs=0.01)  # the declined 17 was read right
     assert row["digit_pct"] == pytest.approx(100 * (1 - 3 / 8), abs=0.01)  # 0 + 1 + 2 wrong of 8 digits
     assert row["declined_pct"] == pytest.approx(100 / 3, abs=0.01)
 
@@ -102,8 +106,9 @@ def test_quick_mode_writes_a_sane_report(tmp_path):
     assert result["non_digits"]["all"]["count"] == 3 * len(result["styles"])
     assert set(result["single_digits"]) == set(result["single_styles"])
     assert result["mnist_test"]["count"] == 1000 and result["mnist_test"]["accuracy_pct"] > 97
-    # the reader reads most digits of spaced numbers (a broken reader would not)
-    assert result["spaced_numbers"]["all"]["digit_pct"] > 60
+    # the truth and the readings line up: most digits of spaced numbers are read (a reader that finds one digit
+    # per image, or labels out of step with the images, stays near 15%)
+    assert result["spaced_numbers"]["all"]["digit_pct"] > 40
     # version-1 model: never declines, and calibration is the identity
     labels = result["labels"]
     if "not_a_digit" not in labels:
