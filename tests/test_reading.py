@@ -1,0 +1,110 @@
+"""hub.reading: whole numbers left to right, blank canvases, single digits, declining, the JSON reply."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "reading"
+
+
+@pytest.fixture(scope="module")
+def clf():
+    """The committed release model: reading needs a real network, and training one here would be slow."""
+    from hub.classifier import MnistClassifier
+
+    return MnistClassifier.from_pretrained(ROOT / "models" / "mnist-cnn")
+
+
+def _seven(size=800):
+    image = Image.new("RGBA", (size, size), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    s = size / 800
+    draw.line([(220 * s, 180 * s), (580 * s, 180 * s), (360 * s, 640 * s)], fill=(0, 0, 0, 255),
+              width=int(40 * s), joint="curve")
+    return image
+
+
+def test_a_drawn_2024_reads_2024_left_to_right(clf):
+    """MNIST test digits redrawn with a brush across a wide canvas (tests/fixtures/reading/2024.png)."""
+    image = Image.open(FIXTURES / "2024.png")
+    reading = clf.read_number(image)
+    assert reading.status == "ok" and reading.number == "2024"
+    boxes = [d.box for d in reading.digits]
+    assert len(boxes) == 4
+    assert all(a[2] <= b[0] for a, b in zip(boxes, boxes[1:]))  # left to right, not overlapping
+    width, height = image.size
+    assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height for x0, y0, x1, y1 in boxes)
+    assert reading.crops.shape == (4, 28, 28) and reading.crops.dtype == np.float32
+    assert reading.confidence == pytest.approx(np.prod([d.confidence for d in reading.digits]), rel=1e-6)
+    assert clf.read_number(FIXTURES / "2024.png").number == "2024"  # a path as well
+
+
+def test_blank_canvas_is_no_digit(clf):
+    for blank in (Image.new("RGBA", (1200, 400), (255, 255, 255, 255)), Image.new("RGBA", (400, 400), (0, 0, 0, 0)),
+                  np.full((300, 300), 255, np.uint8)):
+        reading = clf.read_number(blank)
+        assert (reading.status, reading.number, reading.digits, reading.confidence) == ("no_digit", "", [], 0.0)
+        assert reading.crops.shape == (0, 28, 28)
+
+
+def test_bad_files_still_raise_clear_errors(clf):
+    from hub.preprocess import ImageInputError
+
+    with pytest.raises(ImageInputError, match="not an image"):
+        clf.read_number(b"not an image at all")
+
+
+def test_a_single_digit_reads_as_one_character_the_same_as_predict(clf):
+    from hub import preprocess
+
+    image = _seven()
+    reading = clf.read_number(image)
+    assert reading.status == "ok" and reading.number == "7" and len(reading.digits) == 1
+    np.testing.assert_array_equal(reading.crops[0], preprocess.to_mnist(image))  # /predict's very crop
+    digit = reading.digits[0]
+    np.testing.assert_allclose(digit.confidence, clf.predict(image).confidence, rtol=1e-6)
+    assert [d for d, _ in digit.top3][0] == "7" and len(digit.top3) == 3
+    confidences = [c for _, c in digit.top3]
+    assert confidences == sorted(confidences, reverse=True)
+    x0, y0, x1, y1 = digit.box  # the stroke spans about 200..600 x 160..660 of the 800 px canvas
+    assert 150 <= x0 <= 240 and 560 <= x1 <= 650 and 120 <= y0 <= 200 and 600 <= y1 <= 700
+
+
+def test_to_dict_is_the_json_reply(clf):
+    reply = clf.read_number(Image.open(FIXTURES / "2024.png")).to_dict()
+    assert json.loads(json.dumps(reply)) == reply
+    assert set(reply) == {"number", "status", "confidence", "digits"}
+    assert isinstance(reply["confidence"], float) and reply["confidence"] == round(reply["confidence"], 4)
+    for digit in reply["digits"]:
+        assert set(digit) == {"digit", "confidence", "box", "top3", "not_a_digit"}
+        assert len(digit["box"]) == 4 and all(isinstance(v, int) for v in digit["box"])
+        assert [set(t) for t in digit["top3"]] == [{"digit", "confidence"}] * 3
+        assert digit["top3"][0]["digit"] == digit["digit"]
+
+
+def _v2_classifier(not_a_digit: float):
+    """A stand-in 11-class network: every symbol is a confident '3', with this raw P(not a digit)."""
+    from hub.classifier import MnistClassifier
+
+    row = np.full(11, (1 - not_a_digit) * 0.01 / 9, np.float32)
+    row[3] = (1 - not_a_digit) * 0.99
+    row[10] = not_a_digit
+    config = {"format": "mnist-digit-classifier", "format_version": 2, "labels": [str(d) for d in range(10)] +
+              ["not_a_digit"], "calibration": {"method": "temperature", "temperature": 1.0},
+              "decline_threshold": 0.5}
+    return MnistClassifier(lambda x: np.repeat(row[np.newaxis], len(x), axis=0), config)
+
+
+def test_a_symbol_the_model_calls_not_a_digit_declines_the_reading():
+    declined = _v2_classifier(0.9).read_number(_seven())
+    assert declined.status == "not_a_digit" and declined.number == ""
+    assert declined.confidence == pytest.approx(0.9, abs=1e-6)
+    assert declined.digits[0].not_a_digit == pytest.approx(0.9, abs=1e-6)
+    assert declined.to_dict()["number"] == ""
+    accepted = _v2_classifier(0.1).read_number(_seven())
+    assert accepted.status == "ok" and accepted.number == "3"
+    assert accepted.digits[0].confidence == pytest.approx(0.99, abs=1e-5)  # renormalised over the digits
