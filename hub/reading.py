@@ -33,7 +33,7 @@ SPECK = 0.02  # strokes lighter than this share of the heaviest are specks (as t
 EDGE_SPECK = 0.2  # ... and strokes touching the image edge (photo corners, shadows) lighter than this share
 SAME_DIGIT_OVERLAP = 0.5  # two strokes sharing this share of the narrower one's columns belong to one digit
 FRAGMENT = 0.5  # a group less tall than this share of the tallest is part of a neighbouring digit
-WIDE = 1.0  # a group wider than this many times its height may be touching digits ...
+WIDE = 1.2  # a stroke wider than this many times its height may be touching digits (0.8, 1.0: wide single digits got cut) ...
 SINGLE_ASPECT = (1.2, 0.1)  # ... the more likely, the wider: a logistic (middle, scale) in width / height, from
 #  MNIST (w/h: median 0.7, 90th percentile 1.0, 99th 1.33); the uncut group's score is multiplied by it
 CUT_MARGIN = 0.25  # cuts leave each part at least this many group heights wide
