@@ -97,6 +97,7 @@ def test_quick_mode_writes_a_sane_report(tmp_path):
     assert reading.main(["--quick", "--model-dir", str(COMMITTED_MODEL), "--json", str(output)]) == 0
     result = json.loads(output.read_text())
     assert result["quick"] and result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
+    assert result["seconds"]["total"]["wall"] > 0 and result["seconds"]["total"]["cpu"] > 0
     lengths = result["spaced_numbers"]["by_length"]
     assert sorted(lengths, key=int) == [str(n) for n in reading.LENGTHS]
     for row in lengths.values():
