@@ -122,12 +122,16 @@ def main(argv=None) -> int:
     print(f"MNIST from {mnist.source}: {len(x_train):,} training, {len(x_val):,} validation "
           f"(held out from the training set), {len(mnist.x_test):,} test images")
     # The 11th class: drawn letters, scribbles and shapes, one for every ten digits (as many as a digit has).
-    # Validation gets its own, from another seed; the test set stays MNIST's 10,000 digits.
-    neg_started = time.perf_counter()
+    # A share of the digits is redrawn the way users draw (pen, thumbnail), so that "drawn" does not mean
+    # "not a digit". Validation gets its own of both, from another seed; the test set stays MNIST's 10,000 digits.
+    drawing_started = time.perf_counter()
     neg_train = negatives.make_negatives(len(x_train) // NEGATIVES_PER, seed=args.seed)
     neg_val = negatives.make_negatives(len(x_val) // NEGATIVES_PER, seed=args.seed + 1)
+    x_train, drawn_train = _redraw_share(x_train, args.seed)
+    x_val, drawn_val = _redraw_share(x_val, args.seed + 1)
     print(f"Non-digits (class '{model_folder.NOT_A_DIGIT}'): {len(neg_train):,} training, {len(neg_val):,} "
-          f"validation, drawn in {time.perf_counter() - neg_started:.0f} s")
+          f"validation; digits redrawn like users' drawings: {drawn_train:,} training, {drawn_val:,} validation "
+          f"({time.perf_counter() - drawing_started:.0f} s)")
 
     output_dir = args.output_dir
     assets = output_dir / model_folder.ASSETS_DIR
@@ -215,6 +219,7 @@ def main(argv=None) -> int:
         val_samples=len(x_val),
         train_samples=len(x_train),
         non_digit_samples={"train": len(neg_train), "val": len(neg_val)},
+        drawn_digit_samples={"train": drawn_train, "val": drawn_val},
         calibration=calibration_metrics,
         not_a_digit=decline_metrics,
         epochs_run=len(history["loss"]),
@@ -263,6 +268,19 @@ def main(argv=None) -> int:
 
 
 NEGATIVES_PER = 10  # one non-digit per this many training digits
+
+
+def _redraw_share(digits, seed):
+    """(digits with hub.drawn_digits.DRAWN_SHARE of them redrawn like users' drawings, how many were)."""
+    import numpy as np
+
+    from hub import drawn_digits
+
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(digits), size=round(len(digits) * drawn_digits.DRAWN_SHARE), replace=False)
+    digits = digits.copy()
+    digits[chosen] = drawn_digits.draw_like_users(digits[chosen], seed)
+    return digits, len(chosen)
 
 
 def _with_negatives(x_digits, y_digits, x_negatives):

@@ -55,6 +55,7 @@ class RunMetrics:
     tflite_max_abs_diff: float | None = None  # largest |LiteRT - Keras| over all test probabilities
     # The "not_a_digit" class and calibration (None: folders from before they existed).
     non_digit_samples: dict | None = None  # {"train": n, "val": n} synthetic non-digits (hub.negatives)
+    drawn_digit_samples: dict | None = None  # {"train": n, "val": n} digits redrawn like users' (hub.drawn_digits)
     calibration: dict | None = None  # temperature, ECE before/after on test and validation digits
     not_a_digit: dict | None = None  # threshold, share of test digits / validation non-digits declined
 

@@ -104,8 +104,9 @@ def build_classic(name="mnist_convnet"):
 
 ARCHITECTURES = {"default": build_default, "small": build_small, "classic": build_classic}
 
-# dilate / erode: the share of images drawn one pixel bolder / thinner (hub.training.stroke_width)
-LIGHT_AUGMENT = {"shift": 0.1, "rotation": 0.04, "zoom": 0.1, "dilate": 0.2, "erode": 0.1}
+# dilate / erode: the share of images drawn one pixel bolder / thinner (hub.training.stroke_width). No erosion:
+# a 2x2 minimum filter keeps half of an MNIST digit's ink (under 40% for a fifth of them) and broke strokes.
+LIGHT_AUGMENT = {"shift": 0.1, "rotation": 0.04, "zoom": 0.1, "dilate": 0.2}
 
 RECIPES = {
     "default": Recipe(

@@ -104,6 +104,7 @@ def test_calibration_and_the_not_a_digit_class_travel_with_the_model(model_dir):
     assert 0.3 < temperature < 5 and temperature != 1.0
     assert metrics["calibration"]["val_ece_after"] <= metrics["calibration"]["val_ece_before"] + 0.002
     assert metrics["non_digit_samples"] == {"train": 1500, "val": 500}
+    assert metrics["drawn_digit_samples"] == {"train": 4500, "val": 1500}
     # Even the 2-epoch test model tells most drawn non-digits from digits.
     assert metrics["not_a_digit"]["val_non_digits_declined"] > 0.7
     assert metrics["not_a_digit"]["test_digits_declined"] < 0.05
