@@ -10,9 +10,10 @@ N, because a process that dies breaks its whole executor: with one each, a death
 worker held. There is one queue, Gradio's: the app gives every predicting event the concurrency group
 `CONCURRENCY_ID` limited to `DigitPredictor.workers`, so a request always finds a free worker here.
 
-A worker loads the classifier from its model folder (model.tflite: no TensorFlow) and runs what
-`MnistClassifier.predict` runs, `preprocess.to_model_batch` then `predict_proba`, so the app, the API and the
-Python package give the same answer for every input.
+A worker loads the classifier from its model folder (model.tflite: no TensorFlow) and runs what the package runs:
+`predict_digit` and `predict_batch` take `MnistClassifier.predict`'s steps (`preprocess.to_model_batch` then
+`predict_proba`), `read_number` is `MnistClassifier.read_number`, so the app, the API and the Python package give the
+same answer for every input.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CONCURRENCY_ID = "predict"  # the Gradio concurrency group of every event that predicts
 DEFAULT_TIME_LIMIT_S = 5.0  # per image; the largest image hub.images accepts takes about 1 s on 2 cores
+MAX_BATCH = 256  # images in one predict_batch call
 
 
 class WorkerError(RuntimeError):
@@ -53,8 +55,41 @@ class TimeLimitError(WorkerError):
 def predict_digit(clf, source) -> tuple[dict[str, float], np.ndarray]:
     """({label: probability}, the 28x28 model input) for one image, by the steps `MnistClassifier.predict` takes."""
     batch = preprocess.to_model_batch([source])
-    probabilities = clf.predict_proba(batch)[0]
-    return {label: float(p) for label, p in zip(clf.labels, probabilities)}, batch[0, :, :, 0]
+    return _by_label(clf, clf.predict_proba(batch))[0], batch[0, :, :, 0]
+
+
+def predict_batch(clf, sources) -> list[dict[str, float] | str]:
+    """For each image, in order: {label: probability} by predict_digit's steps, or why that image could not be read.
+
+    Each file is decoded and preprocessed on its own (one bad file costs only its own answer); the model then runs
+    once on all the good ones, which is what makes a batch cheaper than as many single calls.
+    """
+    answers: list = [None] * len(sources)
+    inputs, good = [], []
+    for i, source in enumerate(sources):
+        try:
+            inputs.append(preprocess.to_model_batch([source]))
+            good.append(i)
+        except preprocess.ImageInputError as e:  # includes NoDigitError
+            answers[i] = str(e)
+        except Exception as e:  # a bug or a decoder failure on this file: the others are still answered
+            log.exception("unexpected error while preprocessing image %d of a batch", i)
+            answers[i] = f"This image could not be processed ({type(e).__name__}). Try a PNG or JPEG."
+    if inputs:
+        for i, probabilities in zip(good, _by_label(clf, clf.predict_proba(np.concatenate(inputs)))):
+            answers[i] = probabilities
+    return answers
+
+
+def read_number(clf, source) -> tuple[dict, np.ndarray]:
+    """(`MnistClassifier.read_number(source).to_dict()`, its (n, 28, 28) crops: what the model saw, one per digit)."""
+    reading = clf.read_number(source)
+    return reading.to_dict(), np.asarray(reading.crops, np.float32)
+
+
+def _by_label(clf, probabilities: np.ndarray) -> list[dict[str, float]]:
+    labels = getattr(clf, "digit_labels", clf.labels)  # the 10 digits predict_proba returns
+    return [{label: float(p) for label, p in zip(labels, row)} for row in probabilities]
 
 
 def default_workers() -> int:
@@ -86,6 +121,8 @@ def _start_worker(folder: str) -> None:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the time limit's alarm ends the process
     _worker_clf = MnistClassifier.from_pretrained(folder)
     predict_digit(_worker_clf, _warm_up_png())  # lazy imports and the interpreter now, not on the first request
+    if hasattr(_worker_clf, "read_number"):
+        read_number(_worker_clf, _warm_up_png())
 
 
 def _warm_up_png() -> bytes:
@@ -109,11 +146,11 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _predict_in_worker(source, time_limit: float):
-    """predict_digit under a hard time limit: past it the kernel ends this process, whatever code is running."""
+def _run_in_worker(fn, source, time_limit: float):
+    """fn(classifier, source) under a hard time limit: past it the kernel ends this process, whatever code runs."""
     signal.setitimer(signal.ITIMER_REAL, time_limit)
     try:
-        return predict_digit(_worker_clf, source)
+        return fn(_worker_clf, source)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -166,7 +203,8 @@ class _Worker:
 
 
 class DigitPredictor:
-    """`await predictor.predict(source)` -> ({label: probability}, 28x28 input), for any image `to_mnist` accepts.
+    """`await predictor.predict(source)` -> ({label: probability}, 28x28 input), for any image `to_mnist` accepts;
+    `read_number(source)` -> (reading dict, crops); `predict_batch(sources)` -> one answer or error text per image.
 
     `workers` processes (default PREDICT_WORKERS, else half the cores) each answer one image at a time, within
     `time_limit` seconds (default PREDICT_TIME_LIMIT, else 5). `workers=0`, or a classifier without a model
@@ -188,8 +226,42 @@ class DigitPredictor:
             worker.ready.result(timeout=timeout)
 
     async def predict(self, source) -> tuple[dict[str, float], np.ndarray]:
+        """predict_digit in a worker."""
+        return await self._run(predict_digit, source, self.time_limit, "This image")
+
+    async def read_number(self, source) -> tuple[dict, np.ndarray]:
+        """read_number in a worker: (the reading's to_dict(), its crops)."""
+        return await self._run(read_number, source, self.time_limit, "This image")
+
+    async def predict_batch(self, sources) -> list[dict[str, float] | str]:
+        """predict_batch in a worker, within the time limit times the number of images.
+
+        If the batch ends its worker twice (an image that crashes the decoder), each image is tried on its own, so
+        only the images that end workers get the error.
+        """
+        sources = list(sources)
+        if len(sources) > MAX_BATCH:
+            raise ValueError(f"At most {MAX_BATCH} images per batch, not {len(sources)}.")
+        if not sources:
+            return []
+        try:
+            return await self._run(predict_batch, sources, self.time_limit * len(sources),
+                                   f"This batch of {len(sources)} images" if len(sources) > 1 else "This image")
+        except WorkerCrashedError:
+            if len(sources) == 1:
+                raise
+        answers = []
+        for source in sources:
+            try:
+                answers += await self._run(predict_batch, [source], self.time_limit, "This image")
+            except WorkerError as e:
+                answers.append(str(e))
+        return answers
+
+    async def _run(self, fn, source, time_limit: float, what: str):
+        """fn(classifier, source) in a worker process (in a thread without workers), at most `time_limit` seconds."""
         if not self.workers:
-            return await asyncio.to_thread(predict_digit, self.clf, source)
+            return await asyncio.to_thread(fn, self.clf, source)
         # A worker that died before its request could reach it (killed, or as it started) costs the request
         # nothing: the request goes to its replacement. One that dies while it may be running the request is replaced
         # and the request tried once more, so only an image that ends two workers, or one past the time limit, fails,
@@ -200,7 +272,7 @@ class DigitPredictor:
             submitted = time.monotonic()
             try:
                 await asyncio.wrap_future(worker.started)
-                future = worker.submit(_predict_in_worker, source, self.time_limit)
+                future = worker.submit(_run_in_worker, fn, source, time_limit)
             except Exception as e:  # a broken executor: this request never reached it
                 failure, reached = e, False
             else:
@@ -214,14 +286,14 @@ class DigitPredictor:
                 if unreached == 3:
                     raise WorkerCrashedError("No prediction worker could be started (see the server's log); the "
                                              "image was not classified.") from failure
-            elif time.monotonic() - max(submitted, worker.loaded_at) >= self.time_limit:
+            elif time.monotonic() - max(submitted, worker.loaded_at) >= time_limit:
                 raise TimeLimitError(
-                    f"This image took longer than {self.time_limit:g} s to process and was stopped. "
+                    f"{what} took longer than {time_limit:g} s to process and was stopped. "
                     "Try a smaller image (a photo of one digit, under a few megapixels).") from failure
             else:
                 deaths += 1
                 if deaths == 2:
-                    raise WorkerCrashedError("The prediction worker stopped while handling this image (twice), "
+                    raise WorkerCrashedError(f"The prediction worker stopped while handling {what.lower()} (twice), "
                                              "so it was not classified. Try another file (PNG or JPEG).") from failure
 
     def _replace(self, worker: _Worker) -> None:

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 MAX_FILES_PER_REQUEST = 4  # a browser or gradio_client sends one image per upload; the sketchpad 3 files at most
 FORM_FIELDS = 4  # besides files, Gradio's component_server requests (the sketchpad's blobs) carry 4 form fields
-MAX_JSON_BYTES = 32 * 1024  # a call carries file paths, never file contents (those go through /upload)
+# A call carries file paths, never file contents (those go through /upload): a /predict_batch call of 256 files is
+# 256 FileData entries of about 200-600 bytes (upload path, original name, size, MIME type).
+MAX_JSON_BYTES = 256 * 1024
 LOGGED_CHARS = 100  # client-supplied text is cut to this in the log
 
 

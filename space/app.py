@@ -1,4 +1,5 @@
-"""The Gradio Space: draw or upload a digit, get the model's answer; `/predict` for programmatic clients.
+"""The Gradio Space: draw or upload a digit or a number, get the model's reading; `/predict`, `/read_number` and
+`/predict_batch` for programmatic clients.
 
 Run locally with `python space/app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured). The model comes
 from MODEL_ID (a Hub repo id, with optional MODEL_REVISION, or a local folder); without it, from the folder
@@ -10,6 +11,7 @@ preprocessing are the `hub` package's, so the app, the API and `MnistClassifier.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import types
@@ -38,11 +40,17 @@ DEFAULT_FOLDER = REPO_ROOT / "outputs" / "mnist-cnn"  # what train.py writes
 RELEASE_FOLDER = REPO_ROOT / "models" / "mnist-cnn"  # the trained model committed with the code
 SPACE_README = SPACE_DIR / "README.md"
 EXAMPLES_DIR = SPACE_DIR / "examples"
-CANVAS = 280  # sketch canvas side in px: 10x MNIST, shown at about 100% so strokes land where the pointer is
+CANVAS = 280  # sketch canvas height in px: 10x MNIST, so one digit is drawn about as tall as before
+CANVAS_WIDTH = 2 * CANVAS  # wide enough for a number of several digits, and still 180 px tall on a 390 px phone
 BRUSH_RADIUS = 11  # px on that canvas: after scaling to MNIST's 20 px box, close to MNIST's pen width
-SEEN_SCALE = 8  # the 28x28 "what the model sees" image, enlarged without smoothing
-DRAW_HINT = "✏️ Draw a digit"
-UPLOAD_HINT = "Upload, paste or photograph a digit"
+SEEN_SCALE = 8  # the 28x28 "what the model sees" images, enlarged without smoothing
+SEEN_GAP = 6  # px of grey between the enlarged crops of a number
+DRAW_HINT = "✏️ Draw a digit or a number"
+UPLOAD_HINT = "Upload, paste or photograph a digit or a number"
+NOT_A_DIGIT = "Not a digit"
+NOT_A_DIGIT_TEXT = ("This doesn't look like a digit. The model reads the digits 0–9 and numbers made of them; "
+                    "letters, shapes and scribbles are declined rather than guessed.")
+MAX_BATCH = serving.MAX_BATCH  # images per /predict_batch call
 MAX_FILE_SIZE = 25 * 1024 * 1024  # bytes per uploaded file (25 MB)
 DELETE_CACHE = (60, 600)  # every 60 s Gradio deletes uploads and cached files older than 600 s (all at shutdown)
 CONCURRENCY = 8  # events that do not predict (clear, examples) run this many at once
@@ -107,7 +115,7 @@ def model_card_url(clf) -> str | None:
 
 
 class Predictor:
-    """Turns what the UI and the API receive into gr.Label values; the work runs in hub.serving's workers."""
+    """Turns what the UI and the API receive into component values; the work runs in hub.serving's workers."""
 
     def __init__(self, clf, workers: int | None = None):
         self.digits = serving.DigitPredictor(clf, workers)
@@ -118,28 +126,52 @@ class Predictor:
 
     async def api(self, image: dict | None) -> dict[str, float]:
         """`/predict`: one image file -> probabilities of all 10 digits (a gr.Label value)."""
-        if not image or not image.get("path"):
-            raise _user_error("No image was sent: pass one image file, e.g. handle_file('digit.png').")
+        path = _sent_path(image)
         try:
-            return (await self.digits.predict(image["path"]))[0]
+            return (await self.digits.predict(path))[0]
         except (preprocess.ImageInputError, serving.WorkerError) as e:  # ImageInputError includes NoDigitError
             raise _user_error(str(e)) from e
         except Exception as e:
             raise _unexpected(e) from e
 
-    async def ui(self, source, hint: str):
-        """(label value, what-the-model-sees image) for the Draw and Upload tabs."""
-        if source is None:
-            return hint, None
+    async def api_read_number(self, image: dict | None) -> dict:
+        """`/read_number`: one image file -> MnistClassifier.read_number's reading as a dict."""
+        return (await self._read(_sent_path(image)))[0]
+
+    async def api_batch(self, files: list[dict] | None) -> list[dict]:
+        """`/predict_batch`: up to MAX_BATCH image files -> per file, in order, a gr.Label value or {"error": ...}."""
+        if not files:
+            raise _user_error("No images were sent: pass a list of image files, e.g. "
+                              "[handle_file('a.png'), handle_file('b.png')].")
+        if len(files) > MAX_BATCH:
+            raise _user_error(f"{len(files):,} images were sent in one call; at most {MAX_BATCH} are taken. Split "
+                              f"them into calls of {MAX_BATCH} or fewer.")
         try:
-            probabilities, digit = await self.digits.predict(source)
+            answers = await self.digits.predict_batch([f["path"] for f in files])
+        except serving.WorkerError as e:
+            raise _user_error(str(e)) from e
+        except Exception as e:
+            raise _unexpected(e) from e
+        return [label_value(answer) if isinstance(answer, dict)
+                else {"error": f"Image {i} ({files[i].get('orig_name') or 'unnamed'}): {answer}"}
+                for i, answer in enumerate(answers)]
+
+    async def _read(self, source) -> tuple[dict, np.ndarray]:
+        """(reading dict, crops); a blank image is a reading with status "no_digit", bad files a gr.Error."""
+        try:
+            return await self.digits.read_number(source)
         except preprocess.NoDigitError:
-            return f"{hint} — no digit found", None
+            return {"number": "", "status": "no_digit", "confidence": 0.0, "digits": []}, np.zeros((0, 28, 28))
         except (preprocess.ImageInputError, serving.WorkerError) as e:
             raise _user_error(str(e)) from e
         except Exception as e:
             raise _unexpected(e) from e
-        return probabilities, seen_image(digit)
+
+    async def ui(self, source, hint: str):
+        """(label value, reading HTML, what-the-model-sees image) for the Draw and Upload tabs."""
+        if source is None:
+            return hint, "", None
+        return shown_reading(*(await self._read(source)), hint)
 
     async def sketch(self, composite: bytes | str | None):
         """The drawing as undecoded_sketchpad passes it: PNG bytes or an uploaded file's path."""
@@ -147,6 +179,12 @@ class Predictor:
 
     async def upload(self, image: dict | None):
         return await self.ui(image.get("path") if image else None, UPLOAD_HINT)
+
+
+def _sent_path(image: dict | None) -> str:
+    if not image or not image.get("path"):
+        raise _user_error("No image was sent: pass one image file, e.g. handle_file('digit.png').")
+    return image["path"]
 
 
 def _user_error(message: str) -> gr.Error:
@@ -159,14 +197,45 @@ def _unexpected(e: Exception) -> gr.Error:
     return gr.Error(f"This image could not be processed ({type(e).__name__}). Try a PNG or JPEG of one digit.")
 
 
-def seen_image(digit: np.ndarray) -> Image.Image:
-    """The model's 28x28 input (white on black), enlarged with nearest-neighbour so its pixels stay visible."""
-    pixels = (np.clip(digit, 0.0, 1.0) * 255).round().astype(np.uint8)
+def label_value(probabilities: dict[str, float]) -> dict:
+    """{label: probability} as gr.Label sends it: the top label and every label's confidence, most likely first."""
+    ranked = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
+    return {"label": ranked[0][0], "confidences": [{"label": k, "confidence": v} for k, v in ranked]}
+
+
+def shown_reading(reading: dict, crops: np.ndarray, hint: str):
+    """(label value, HTML, crops strip) for a reading: one digit keeps its top 3; a number is shown in large type
+    with each digit's confidence; something that is not a digit is said in plain words."""
+    status, digits = reading["status"], reading["digits"]
+    seen = seen_image(crops) if len(crops) else None
+    if status == "no_digit":
+        return f"{hint} — no digit found", "", None
+    if status == "not_a_digit":
+        return NOT_A_DIGIT, f'<p class="declined">{html.escape(NOT_A_DIGIT_TEXT)}</p>', seen
+    if len(digits) == 1:
+        return {top["digit"]: top["confidence"] for top in digits[0]["top3"]}, "", seen
+    tiles = "".join(f'<span class="digit"><b>{html.escape(d["digit"])}</b><small>{d["confidence"]:.0%}</small></span>'
+                    for d in digits)
+    return (reading["number"],
+            f'<div class="number">{tiles}</div><p class="whole">All {len(digits)} digits right: '
+            f'{reading["confidence"]:.0%} likely</p>', seen)
+
+
+def seen_image(crops: np.ndarray) -> Image.Image:
+    """The model's 28x28 inputs (white on black) side by side, enlarged with nearest-neighbour so pixels stay visible.
+
+    Accepts one 28x28 image or a stack (n, 28, 28)."""
+    crops = np.asarray(crops, np.float32).reshape(-1, 28, 28)
     side = 28 * SEEN_SCALE
-    return Image.fromarray(pixels, mode="L").resize((side, side), Image.Resampling.NEAREST)
+    strip = np.full((side, len(crops) * (side + SEEN_GAP) - SEEN_GAP), 96, np.uint8)
+    for i, crop in enumerate(crops):
+        pixels = (np.clip(crop, 0.0, 1.0) * 255).round().astype(np.uint8)
+        strip[:, i * (side + SEEN_GAP):i * (side + SEEN_GAP) + side] = np.kron(pixels, np.ones((SEEN_SCALE,) * 2,
+                                                                                              np.uint8))
+    return Image.fromarray(strip, mode="L")
 
 
-MAX_SKETCH_BLOB = 2 * 1024 * 1024  # bytes; a drawing on the 280x280 canvas is a PNG of a few KB
+MAX_SKETCH_BLOB = 2 * 1024 * 1024  # bytes; a drawing on the 560x280 canvas is a PNG of a few KB
 SKETCHES_WAITING = 64  # drawings kept between their upload (accept_blobs) and their event, all sessions together
 
 
@@ -215,7 +284,7 @@ def blank_canvas() -> dict:
     Why: with an empty value Gradio 6.31's Sketchpad starts in its "image" tool ("select the draw tool to
     start") and ignores strokes; with a background it starts with the brush selected.
     """
-    return {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
+    return {"background": np.full((CANVAS, CANVAS_WIDTH, 3), 255, np.uint8), "layers": [], "composite": None}
 
 
 # Gradio 6.31 drops the first "change" of a Sketchpad after page load (it takes it for the initial mount), so the
@@ -238,6 +307,11 @@ PRIME_SKETCHPAD_JS = """
 CSS = """
 #seen img { image-rendering: pixelated; }
 #draw-hint p { margin: 0; }
+#reading .number { display: flex; flex-wrap: wrap; gap: 0.2em 0.9em; }
+#reading .digit { display: flex; flex-direction: column; align-items: center; }
+#reading .digit b { font-size: 3.5em; line-height: 1.1; }
+#reading .digit small, #reading .whole { color: var(--body-text-color-subdued); }
+#reading .declined { font-size: 1.2em; }
 """
 
 
@@ -259,12 +333,14 @@ def description(clf) -> str:
     folder = Path(clf.source or "").name  # the folder's name only: the page (and /config) never shows server paths
     where = f"[{clf.source}]({url})" if url else f"local folder `{folder}` (its model card is README.md there)"
     return (f"A small convolutional network{params} trained on MNIST: {figure}. Model: {where}.\n\n"
-            "Draw a digit, upload a photo of one, or click an example. The drawing is cropped, scaled and centred "
-            "like MNIST before the model sees it (right), so you can tell why an answer is wrong.")
+            "Draw a digit or a number, upload a photo of one, or click an example. Each digit is found, cropped, "
+            "scaled and centred like MNIST before the model sees it (right), so you can tell why an answer is wrong; "
+            "what is not a digit is declined.")
 
 
 def build_demo(clf, workers: int | None = None) -> gr.Blocks:
-    """The Blocks UI plus the public `/predict` endpoint; every UI event is hidden from the API page.
+    """The Blocks UI plus the public `/predict`, `/read_number` and `/predict_batch` endpoints; every UI event is
+    hidden from the API page.
 
     `workers`: prediction worker processes (hub.serving; default PREDICT_WORKERS or half the cores, 0 = in-process).
     """
@@ -277,11 +353,12 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
             with gr.Column(scale=3):
                 with gr.Tabs() as tabs:
                     with gr.Tab("Draw", id="draw"):
-                        gr.Markdown("**Draw one digit (0–9) in the white box** with your mouse or finger. "
+                        gr.Markdown("**Draw a digit (0–9) or a number in the white box** with your mouse or finger. "
                                     "The answer updates each time you lift the pen.", elem_id="draw-hint")
                         pad = undecoded_sketchpad(
-                            value=blank_canvas(), canvas_size=(CANVAS, CANVAS), fixed_canvas=True, height=CANVAS + 100,
-                            image_mode="L", type="filepath", label="Your digit", show_label=False,
+                            value=blank_canvas(), canvas_size=(CANVAS_WIDTH, CANVAS), fixed_canvas=True,
+                            height=CANVAS + 100, image_mode="L", type="filepath", label="Your digit or number",
+                            show_label=False,
                             brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
                             eraser=gr.Eraser(default_size=BRUSH_RADIUS * 2), layers=False, transforms=(),
                             buttons=[], elem_id="sketchpad",
@@ -289,11 +366,12 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
                         clear = gr.Button("Clear", variant="secondary", elem_id="clear")
                     with gr.Tab("Upload", id="upload"):
                         upload = gr.Image(type="filepath", sources=["upload", "clipboard", "webcam"],
-                                          label="A photo or image of one digit", height=CANVAS + 60,
+                                          label="A photo or image of a digit or a number", height=CANVAS + 60,
                                           elem_id="upload")
             with gr.Column(scale=2):  # beside the input on wide screens, right under it on phones
                 label = gr.Label(value=DRAW_HINT, num_top_classes=3, label="Prediction", elem_id="prediction")
-                seen = gr.Image(label="What the model sees (28×28)", type="pil", interactive=False,
+                reading = gr.HTML(elem_id="reading")
+                seen = gr.Image(label="What the model sees (28×28 per digit)", type="pil", interactive=False,
                                 height=28 * SEEN_SCALE, buttons=[], elem_id="seen")
         examples = example_paths()
         if examples:  # clicking one puts it in the Upload tab (and shows that tab); upload.change predicts
@@ -302,10 +380,11 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
                                 label="Examples (click one)", api_visibility="private")
             shown.dataset.click(lambda: gr.Tabs(selected="upload"), None, tabs, **private)
 
-        pad.change(predictor.sketch, pad, [label, seen], trigger_mode="always_last", **private, **predictor.events)
-        pad.clear(lambda: (blank_canvas(), DRAW_HINT, None), None, [pad, label, seen], **private)
-        clear.click(lambda: (blank_canvas(), DRAW_HINT, None), None, [pad, label, seen], **private)
-        upload.change(predictor.upload, upload, [label, seen], preprocess=False, **private, **predictor.events)
+        outputs = [label, reading, seen]
+        pad.change(predictor.sketch, pad, outputs, trigger_mode="always_last", **private, **predictor.events)
+        pad.clear(lambda: (blank_canvas(), DRAW_HINT, "", None), None, [pad, *outputs], **private)
+        clear.click(lambda: (blank_canvas(), DRAW_HINT, "", None), None, [pad, *outputs], **private)
+        upload.change(predictor.upload, upload, outputs, preprocess=False, **private, **predictor.events)
         demo.load(None, None, None, js=PRIME_SKETCHPAD_JS, **private)
 
         # The programmatic API: invisible components, so the UI keeps its own top-3 label.
@@ -315,6 +394,21 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
                          api_description="Classify one image of a handwritten digit (PNG, JPEG, ...; any size, "
                                          "dark-on-light or light-on-dark). Returns the probabilities of all 10 digits.",
                          **predictor.events)
+        number_image = gr.Image(type="filepath", label="image", visible=False)
+        number_reading = gr.JSON(label="reading", visible=False)
+        number_image.change(predictor.api_read_number, number_image, number_reading, preprocess=False,
+                            api_name="read_number",
+                            api_description="Read a handwritten number (one digit or several, left to right) in one "
+                                            "image. Returns {number, status: ok | no_digit | not_a_digit, confidence, "
+                                            "digits: [{digit, confidence, box, top3}, ...]}.",
+                            **predictor.events)
+        batch_files = gr.File(file_count="multiple", type="filepath", label="images", visible=False)
+        batch_answers = gr.JSON(label="answers", visible=False)
+        batch_files.change(predictor.api_batch, batch_files, batch_answers, preprocess=False, api_name="predict_batch",
+                           api_description=f"Classify up to {MAX_BATCH} images of one digit each. Returns one entry "
+                                           "per file, in order: {label, confidences} as /predict, or {error} for a "
+                                           "file that could not be read (the others are still answered).",
+                           **predictor.events)
     return demo
 
 
