@@ -320,24 +320,25 @@ def model_labels(folder) -> list[str]:
 
 def written_number(clf, text: str, size=(560, 280)) -> Image.Image:
     """`text` as a user draws it on the Draw tab's canvas: MNIST *test* digits (ones `clf` reads right on their
-    own, so that the test is about finding the digits) enlarged, dark on white, spaced left to right."""
+    own, so that the test is about finding the digits) redrawn with a round brush (hub.strokes), dark on white,
+    spaced left to right."""
     from hub.data import load_mnist
+    from hub.strokes import MNIST_STROKE, brush_mask
 
     mnist = load_mnist()
     x, y = mnist.x_test[:2000], mnist.y_test[:2000]
     right = np.array([p.label for p in clf.predict(x)]) == y
     canvas = np.full(size[::-1], 255, np.uint8)
     step = size[0] // (len(text) + 1)
-    height = min(int(size[1] * 0.7), int(step * 1.1))  # the ink is at most 20/28 of it wide: gaps between digits
-    top = (size[1] - height) // 2
+    height = min(int(size[1] * 0.6), step)  # a digit is at most about 3/4 as wide as tall: gaps between digits
     used: set[int] = set()
     for k, char in enumerate(text):
         index = next(i for i in np.flatnonzero(right & (y == int(char))) if i not in used)
         used.add(index)
-        ink = np.asarray(Image.fromarray(x[index]).resize((height, height), Image.Resampling.BICUBIC))
-        left = step * (k + 1) - height // 2
-        region = canvas[top:top + height, left:left + height]
-        np.minimum(region, 255 - ink, out=region)
+        ink = brush_mask(x[index], height, MNIST_STROKE * height)
+        top, left = (size[1] - ink.shape[0]) // 2, step * (k + 1) - ink.shape[1] // 2
+        region = canvas[top:top + ink.shape[0], left:left + ink.shape[1]]
+        np.minimum(region, (255 * (1 - ink)).round().astype(np.uint8), out=region)
     return Image.fromarray(canvas)
 
 

@@ -118,6 +118,39 @@ def test_an_input_that_kills_workers_fails_alone(digits, tmp_path):
     assert _top(probabilities) == "1"
 
 
+def test_a_batch_answers_each_image_in_order_and_bad_ones_alone(clf, digits, tmp_path):
+    """predict_batch: MnistClassifier.predict's probabilities for each good image, the reason for each bad one."""
+    one = _one(tmp_path)
+    (tmp_path / "notes.txt").write_text("not an image")
+    sources = [one, str(tmp_path / "notes.txt"), np.full((100, 100), 255, np.uint8), one]
+    answers = asyncio.run(digits.predict_batch(sources))
+    assert len(answers) == 4
+    for answer in (answers[0], answers[3]):
+        np.testing.assert_allclose(list(answer.values()), list(clf.predict(one).probabilities.values()), atol=1e-6)
+    assert "not an image Pillow can read" in answers[1]
+    assert isinstance(answers[2], str) and answers[2]
+    assert asyncio.run(digits.predict_batch([])) == []
+
+
+def test_an_image_that_kills_workers_fails_alone_in_its_batch(digits, tmp_path):
+    """The batch is retried image by image, so only the killer gets an error."""
+    one = _one(tmp_path)
+    answers = asyncio.run(digits.predict_batch([one, _KillsTheWorker(), one]))
+    assert _top(answers[0]) == _top(answers[2]) == "1"
+    assert "stopped while handling this image" in answers[1]
+
+
+def test_read_number_in_a_worker_gives_mnist_classifiers_reading(clf, digits, tmp_path):
+    one = _one(tmp_path)
+    reading, crops = asyncio.run(digits.read_number(one))
+    expected = clf.read_number(one)
+    assert reading == pytest.approx(expected.to_dict())
+    np.testing.assert_array_equal(crops, expected.crops)
+    assert (reading["status"], reading["number"]) == ("ok", "1") and crops.shape == (1, 28, 28)
+    blank, _ = asyncio.run(digits.read_number(np.full((100, 100), 255, np.uint8)))
+    assert blank["status"] == "no_digit"
+
+
 class SlowFile(io.BytesIO):
     """A file whose reading never ends in time, as a pathological image's decoding would not."""
 
