@@ -48,6 +48,10 @@ class WorkerCrashedError(WorkerError):
     """The worker process died while handling the image."""
 
 
+class NoWorkerError(WorkerCrashedError):
+    """No worker process could be started, so the image never reached one."""
+
+
 class TimeLimitError(WorkerError):
     """The image took longer than the time limit; its worker was ended."""
 
@@ -247,9 +251,11 @@ class DigitPredictor:
         try:
             return await self._run(predict_batch, sources, self.time_limit * len(sources),
                                    f"This batch of {len(sources)} images" if len(sources) > 1 else "This image")
-        except WorkerCrashedError:
+        except NoWorkerError:
+            raise
+        except WorkerCrashedError as e:
             if len(sources) == 1:
-                raise
+                return [str(e)]
         answers = []
         for source in sources:
             try:
@@ -284,8 +290,8 @@ class DigitPredictor:
             if not reached:
                 unreached += 1
                 if unreached == 3:
-                    raise WorkerCrashedError("No prediction worker could be started (see the server's log); the "
-                                             "image was not classified.") from failure
+                    raise NoWorkerError("No prediction worker could be started (see the server's log); the "
+                                        "image was not classified.") from failure
             elif time.monotonic() - max(submitted, worker.loaded_at) >= time_limit:
                 raise TimeLimitError(
                     f"{what} took longer than {time_limit:g} s to process and was stopped. "
