@@ -33,9 +33,10 @@ SPECK = 0.02  # strokes lighter than this share of the heaviest are specks (as t
 EDGE_SPECK = 0.2  # ... and strokes touching the image edge (photo corners, shadows) lighter than this share
 SAME_DIGIT_OVERLAP = 0.5  # two strokes sharing this share of the narrower one's columns belong to one digit
 FRAGMENT = 0.5  # a group less tall than this share of the tallest is part of a neighbouring digit
-WIDE = 1.2  # a stroke wider than this many times its height may be touching digits (0.8, 1.0: wide single digits got cut) ...
-SINGLE_ASPECT = (1.2, 0.1)  # ... the more likely, the wider: a logistic (middle, scale) in width / height, from
-#  MNIST (w/h: median 0.7, 90th percentile 1.0, 99th 1.33); the uncut group's score is multiplied by it
+CLEAR_GAP = 0.15  # ink this many digit heights apart (or more) is two symbols
+WIDE = 0.85  # a cluster wider than this many times its height may be touching digits: cuts are tried ...
+THREE = 2.0  # ... and a part of a cut still wider than WIDE * THREE is cut again
+SINGLE_ASPECT = (1.35, 0.15)  # prior that a cluster is one digit: a logistic (middle, scale) in width / height
 CUT_MARGIN = 0.25  # cuts leave each part at least this many group heights wide
 CUT_CANDIDATES = 4  # low-ink columns tried per cut
 ROUND = 4  # decimals in to_dict()
@@ -90,20 +91,55 @@ def read_number(clf, image) -> NumberReading:
         ink = InkMap(image, coarse_side=_coarse_side(image.size))
     except NoDigitError:
         return _blank()
-    groups = _groups(ink)
-    if not groups:
+    clusters = _clusters(ink)
+    if not clusters:
         return _blank()
-    masks = [m for group, cut in groups for m in (_split(clf, ink, group) if cut else [group])]
-    if len(masks) == 1:  # one digit: exactly to_mnist's map and mask, so the same crop and answer as /predict
-        if not ink.is_default_scale:
-            ink = InkMap(image)
+    whole = None
+    if len(clusters) == 1:  # one symbol unless the model says otherwise: to_mnist's very map, mask and crop
+        single = ink if ink.is_default_scale else InkMap(image)
         try:
-            masks = [ink.digit_mask()]
+            whole = (single, single.digit_mask())
         except NoDigitError:
             return _blank()
-    crops = np.stack([ink.to_mnist(m) for m in masks])
+    options = [_options(ink, cluster) for cluster in clusters]
+    parts = [(ink, m) for cluster_options in options for option in cluster_options for m in option]
+    if whole is not None:
+        parts[0] = whole
+    crops = np.stack([m_ink.to_mnist(m) for m_ink, m in parts])
     probabilities, not_a_digit = clf.probabilities(crops[..., np.newaxis])
-    return _reading(clf, probabilities, not_a_digit, [_scaled(ink.box(m), scale) for m in masks], crops)
+    score = probabilities.max(axis=1) * (1.0 - not_a_digit)
+    chosen, k = [], 0
+    for cluster, cluster_options in zip(clusters, options):
+        best, best_score, best_at = None, -1.0, 0
+        aspect = _aspect(cluster)
+        for option in cluster_options:
+            value = float(np.prod(score[k:k + len(option)])) * _prior(len(option), aspect)
+            if value > best_score:
+                best, best_score, best_at = option, value, k
+            k += len(option)
+        for i, m in enumerate(best):
+            if len(best) > 1 and _aspect(m) > WIDE * THREE:  # still as wide as two digits: cut again
+                for sub in _cut(clf, ink, m):
+                    chosen.append((ink, sub, None))
+            else:
+                chosen.append((parts[best_at + i][0], parts[best_at + i][1], best_at + i))
+    if any(at is None for _, _, at in chosen):  # parts cut again: classify what changed
+        new = [i for i, (_, _, at) in enumerate(chosen) if at is None]
+        extra = np.stack([chosen[i][0].to_mnist(chosen[i][1]) for i in new])
+        p2, q2 = clf.probabilities(extra[..., np.newaxis])
+        out_crops, out_p, out_q, j = [], [], [], 0
+        for m_ink, m, at in chosen:
+            if at is None:
+                out_crops.append(extra[j]), out_p.append(p2[j]), out_q.append(q2[j])
+                j += 1
+            else:
+                out_crops.append(crops[at]), out_p.append(probabilities[at]), out_q.append(not_a_digit[at])
+        final_crops, final_p, final_q = np.stack(out_crops), np.stack(out_p), np.array(out_q)
+    else:
+        at = [a for _, _, a in chosen]
+        final_crops, final_p, final_q = crops[at], probabilities[at], not_a_digit[at]
+    boxes = [_scaled(m_ink.box(m), scale) for m_ink, m, _ in chosen]
+    return _reading(clf, final_p, final_q, boxes, final_crops)
 
 
 def _reading(clf, probabilities, not_a_digit, boxes, crops) -> NumberReading:
@@ -167,20 +203,101 @@ def _coarse_side(size) -> int:
 # ---------------------------------------------------------------------- grouping strokes into digits
 
 
-def _groups(ink: InkMap) -> list[tuple[np.ndarray, bool]]:
-    """(coarse mask, may be touching digits) of each digit, left to right: strokes that are not specks, merged
-    when they share columns or when one is a short fragment beside a digit."""
+def _aspect(mask) -> float:
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return float(cols[-1] - cols[0] + 1) / float(rows[-1] - rows[0] + 1)
+
+
+def _prior(parts: int, aspect: float) -> float:
+    """Prior that a cluster of ink of this width / height is one digit (else several), a logistic fitted by eye
+    on rendered single digits (w/h: median 0.7, 95th percentile 1.2) against touching pairs (median 1.26)."""
+    one = 1.0 / (1.0 + np.exp((aspect - SINGLE_ASPECT[0]) / SINGLE_ASPECT[1]))
+    return float(one if parts == 1 else 1.0 - one)
+
+
+def _strokes(ink: InkMap) -> list[int]:
     mass, slices, edge = ink.mass[1:], ink.slices, ink.edge
     heaviest = float(mass.max()) if mass.size else 0.0
     if heaviest <= 0:
         return []
-    strokes = [i for i, box in enumerate(slices)
-               if box is not None and mass[i] > 0 and mass[i] >= (EDGE_SPECK if edge[i] else SPECK) * heaviest]
-    strokes.sort(key=lambda i: slices[i][1].start)
-    groups: list[list[int]] = []
-    spans: list[list[int]] = []  # column span [start, stop) of each group
+    return [i for i, box in enumerate(slices)
+            if box is not None and mass[i] > 0 and mass[i] >= (EDGE_SPECK if edge[i] else SPECK) * heaviest]
+
+
+def _clusters(ink: InkMap) -> list[np.ndarray]:
+    """Coarse masks of the ink that is clearly apart, left to right: strokes closer than CLEAR_GAP digit heights
+    (ink to ink, so a slanted or rotated number keeps its gaps) are one cluster (one digit, or touching/crowded
+    digits the model separates); a cluster much shorter than the tallest joins the nearest one when close (a 5's
+    bar drawn off to the side), else it is a speck or a mark, not a digit."""
+    strokes = _strokes(ink)
+    if not strokes:
+        return []
+    slices = ink.slices
+    tall = max(slices[i][0].stop - slices[i][0].start for i in strokes)
+    limit = CLEAR_GAP * tall
+    points = {i: np.argwhere(ink.labels[slices[i]] == i + 1) + [slices[i][0].start, slices[i][1].start]
+              for i in strokes}
+    parent = {i: i for i in strokes}
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    def distance(a, b):
+        return float(np.sqrt(((points[a][:, None, :] - points[b][None, :, :]) ** 2).sum(axis=2).min()))
+
+    def box_gap(a, b):
+        (ra, ca), (rb, cb) = slices[a], slices[b]
+        dr = max(ra.start - rb.stop, rb.start - ra.stop, 0)
+        dc = max(ca.start - cb.stop, cb.start - ca.stop, 0)
+        return float(np.hypot(dr, dc))
+
+    for n, a in enumerate(strokes):
+        for b in strokes[n + 1:]:
+            if root(a) != root(b) and box_gap(a, b) < limit and distance(a, b) < limit:
+                parent[root(a)] = root(b)
+    members = {}
     for i in strokes:
-        start, stop = slices[i][1].start, slices[i][1].stop
+        members.setdefault(root(i), []).append(i)
+    groups = list(members.values())
+    spans = [(min(slices[i][1].start for i in g), max(slices[i][1].stop for i in g)) for g in groups]
+    heights = [max(slices[i][0].stop for i in g) - min(slices[i][0].start for i in g) for g in groups]
+    tallest = max(heights)
+    for k in sorted(range(len(groups)), key=lambda k: heights[k]):
+        if heights[k] >= FRAGMENT * tallest or not groups[k]:
+            continue
+        gaps = [min(distance(a, b) for a in groups[k] for b in groups[j]) if j != k and groups[j] else np.inf
+                for j in range(len(groups))]
+        j = int(np.argmin(gaps))
+        if gaps[j] <= FRAGMENT * tallest:
+            groups[j] += groups[k]
+            spans[j] = (min(spans[j][0], spans[k][0]), max(spans[j][1], spans[k][1]))
+        groups[k] = []  # merged, or a speck far from any digit
+    kept = sorted((k for k in range(len(groups)) if groups[k]), key=lambda k: spans[k][0])
+    masks = [ink.mask([i + 1 for i in groups[k]]) for k in kept]
+    return [m for m in masks if ink.is_stroke(m)]
+
+
+def _options(ink: InkMap, cluster: np.ndarray) -> list[list[np.ndarray]]:
+    """Ways to read one cluster: as one digit (first), as its column groups (strokes that share few columns:
+    crowded digits), and cut at low-ink columns when it is wide (touching digits)."""
+    options = [[cluster]]
+    groups = _column_groups(ink, cluster)
+    if len(groups) > 1:
+        options.append(groups)
+    if _aspect(cluster) > WIDE:
+        options.extend(_cuts(ink, cluster))
+    return options
+
+
+def _column_groups(ink: InkMap, cluster: np.ndarray) -> list[np.ndarray]:
+    ids = [i for i in np.unique(ink.labels[cluster]) if i > 0]
+    slices = ink.slices
+    ids.sort(key=lambda i: slices[i - 1][1].start)
+    groups, spans = [], []
+    for i in ids:
+        start, stop = slices[i - 1][1].start, slices[i - 1][1].stop
         for group, span in zip(groups, spans):
             shared = min(stop, span[1]) - max(start, span[0])
             if shared >= SAME_DIGIT_OVERLAP * min(stop - start, span[1] - span[0]):
@@ -190,69 +307,47 @@ def _groups(ink: InkMap) -> list[tuple[np.ndarray, bool]]:
         else:
             groups.append([i])
             spans.append([start, stop])
-    # A stroke much shorter than the number's digits is part of a neighbour (a 5's bar drawn off to the side, a
-    # broken stroke of a photo): it joins the nearest group when that one is close.
-    heights = [max(slices[i][0].stop for i in g) - min(slices[i][0].start for i in g) for g in groups]
-    tall = max(heights)
-    for k in sorted(range(len(groups)), key=lambda k: heights[k]):
-        if heights[k] >= FRAGMENT * tall or len(groups) == 1 or not groups[k]:
-            continue
-        gaps = [max(spans[j][0] - spans[k][1], spans[k][0] - spans[j][1], 0) if j != k and groups[j] else np.inf
-                for j in range(len(groups))]
-        j = int(np.argmin(gaps))
-        if gaps[j] <= FRAGMENT * tall:
-            groups[j] += groups[k]
-            spans[j] = [min(spans[j][0], spans[k][0]), max(spans[j][1], spans[k][1])]
-            groups[k] = []
-    kept = [k for k in range(len(groups)) if groups[k]]
-    kept.sort(key=lambda k: spans[k][0])
-    out = []
-    for k in kept:
-        mask = ink.mask([i + 1 for i in groups[k]])
-        if ink.is_stroke(mask):  # touching digits are one stroke as tall as a digit: only those may be cut
-            out.append((mask, len(groups[k]) == 1 and heights[k] >= FRAGMENT * tall))
-    return out
+    if len(groups) == 1:
+        return []
+    heights = [max(slices[i - 1][0].stop for i in g) - min(slices[i - 1][0].start for i in g) for g in groups]
+    if min(heights) < FRAGMENT * max(heights):  # a bar or a fragment is no digit of its own
+        return []
+    masks = [ink.mask(g) & cluster for g in groups]
+    return masks if all(ink.is_stroke(m) for m in masks) else []
 
 
-def _split(clf, ink: InkMap, mask: np.ndarray) -> list[np.ndarray]:
-    """A group of touching digits -> one mask per digit (left to right); other groups unchanged.
-
-    Candidate cuts are the columns with the least ink (local minima of the column profile, away from the ends);
-    every candidate split, and the uncut group, is classified in one batch, and the most digit-like wins: the
-    highest product over its parts of max digit probability x (1 - P(not a digit)). Parts still too wide are cut
-    again (three or more touching digits).
-    """
+def _cuts(ink: InkMap, mask: np.ndarray) -> list[list[np.ndarray]]:
+    """Two-part splits of `mask` at the columns with the least ink (local minima of the column profile)."""
     rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-    if width <= WIDE * height:
-        return [mask]
     profile = (ink.ink * mask).sum(axis=0)[cols[0]:cols[-1] + 1]
     margin = max(1, int(CUT_MARGIN * height))
     inner = np.arange(margin, width - margin)
     if inner.size == 0:
-        return [mask]
+        return []
     smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
     minima = [c for c in inner if smooth[c] <= smooth[c - 1] and smooth[c] <= smooth[min(c + 1, width - 1)]]
     candidates = sorted(minima or list(inner), key=lambda c: smooth[c])[:CUT_CANDIDATES]
     column = np.arange(mask.shape[1])[np.newaxis, :]
-    options = [[mask]]
+    options = []
     for c in candidates:
         cut = cols[0] + c
         left, right = mask & (column < cut), mask & (column >= cut)
         if ink.is_stroke(left) and ink.is_stroke(right):
             options.append([left, right])
+    return options
+
+
+def _cut(clf, ink: InkMap, mask: np.ndarray) -> list[np.ndarray]:
+    """A part still as wide as two digits (three or more touching): its best cut, or itself."""
+    options = [[mask]] + _cuts(ink, mask)
     if len(options) == 1:
         return [mask]
     parts = [m for option in options for m in option]
-    crops = np.stack([ink.to_mnist(m) for m in parts])[..., np.newaxis]
-    probabilities, not_a_digit = clf.probabilities(crops)
+    probabilities, not_a_digit = clf.probabilities(np.stack([ink.to_mnist(m) for m in parts])[..., np.newaxis])
     score = probabilities.max(axis=1) * (1.0 - not_a_digit)
-    score[0] *= 1.0 / (1.0 + np.exp((width / height - SINGLE_ASPECT[0]) / SINGLE_ASPECT[1]))
-    scores, k = [], 0
+    aspect, values, k = _aspect(mask), [], 0
     for option in options:
-        scores.append(float(np.prod(score[k:k + len(option)])))
+        values.append(float(np.prod(score[k:k + len(option)])) * _prior(len(option), aspect))
         k += len(option)
-    best = options[int(np.argmax(scores))]
-    if len(best) == 1:
-        return best
-    return [m for part in best for m in _split(clf, ink, part)]
+    return options[int(np.argmax(values))]
