@@ -34,9 +34,10 @@ EDGE_SPECK = 0.2  # ... and strokes touching the image edge (photo corners, shad
 SAME_DIGIT_OVERLAP = 0.5  # two strokes sharing this share of the narrower one's columns belong to one digit
 FRAGMENT = 0.5  # a group less tall than this share of the tallest is part of a neighbouring digit
 CLEAR_GAP = 0.15  # ink this many digit heights apart (or more) is two symbols
+EDGE_SPAN = 0.9  # ink on the image edge spanning this share of the image beside a digit is a page edge or shadow
 WIDE = 0.85  # a cluster wider than this many times its height may be touching digits: cuts are tried ...
 THREE = 2.0  # ... and a part of a cut still wider than WIDE * THREE is cut again
-SINGLE_ASPECT = (1.35, 0.15)  # prior that a cluster is one digit: a logistic (middle, scale) in width / height
+SINGLE_ASPECT = (1.6, 0.2)  # prior that a cluster is one digit: a logistic (middle, scale) in width / height
 CUT_MARGIN = 0.25  # cuts leave each part at least this many group heights wide
 CUT_CANDIDATES = 4  # low-ink columns tried per cut
 ROUND = 4  # decimals in to_dict()
@@ -210,7 +211,8 @@ def _aspect(mask) -> float:
 
 def _prior(parts: int, aspect: float) -> float:
     """Prior that a cluster of ink of this width / height is one digit (else several), a logistic fitted by eye
-    on rendered single digits (w/h: median 0.7, 95th percentile 1.2) against touching pairs (median 1.26)."""
+    on rendered single digits (w/h: median 0.7, 95th percentile 1.2, 99th 1.8) against touching pairs (median
+    1.26); set wide so that a confident single digit is not cut (a half digit often reads as a confident digit)."""
     one = 1.0 / (1.0 + np.exp((aspect - SINGLE_ASPECT[0]) / SINGLE_ASPECT[1]))
     return float(one if parts == 1 else 1.0 - one)
 
@@ -262,6 +264,30 @@ def _clusters(ink: InkMap) -> list[np.ndarray]:
         members.setdefault(root(i), []).append(i)
     groups = list(members.values())
     spans = [(min(slices[i][1].start for i in g), max(slices[i][1].stop for i in g)) for g in groups]
+    # Ink above or below other ink (sharing most of the narrower one's columns) is one digit broken apart: the
+    # digits of a number stand side by side.
+    for k in range(len(groups)):
+        for j in range(k):
+            if not groups[j] or not groups[k]:
+                continue
+            shared = min(spans[k][1], spans[j][1]) - max(spans[k][0], spans[j][0])
+            if shared >= SAME_DIGIT_OVERLAP * min(spans[k][1] - spans[k][0], spans[j][1] - spans[j][0]):
+                groups[j] += groups[k]
+                spans[j] = (min(spans[j][0], spans[k][0]), max(spans[j][1], spans[k][1]))
+                groups[k] = []
+                break
+    # A page edge, a table edge or a shadow: ink on the image edge spanning the whole image, beside a digit.
+    shape = ink.labels.shape
+    clear = [g for g in groups if g and not any(ink.edge[i] for i in g)]
+    if clear:
+        for k, g in enumerate(groups):
+            if g and any(ink.edge[i] for i in g):
+                rows = max(slices[i][0].stop for i in g) - min(slices[i][0].start for i in g)
+                cols = spans[k][1] - spans[k][0]
+                if rows >= EDGE_SPAN * shape[0] or cols >= EDGE_SPAN * shape[1]:
+                    groups[k] = []
+    groups_spans = [(g, sp) for g, sp in zip(groups, spans) if g]
+    groups, spans = [g for g, _ in groups_spans], [sp for _, sp in groups_spans]
     heights = [max(slices[i][0].stop for i in g) - min(slices[i][0].start for i in g) for g in groups]
     tallest = max(heights)
     for k in sorted(range(len(groups)), key=lambda k: heights[k]):
