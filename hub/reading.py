@@ -36,6 +36,7 @@ FRAGMENT = 0.5  # a group less tall than this share of the tallest is part of a 
 CLEAR_GAP = 0.15  # ink this many digit heights apart (or more) is two symbols
 EDGE_SPAN = 0.9  # ink on the image edge spanning this share of the image beside a digit is a page edge or shadow
 WIDE = 0.85  # a cluster wider than this many times its height may be touching digits: cuts are tried ...
+SURE = 0.9  # ... unless it reads as one digit with this score (confidence x (1 - P(not a digit)))
 THREE = 2.0  # ... and a part of a cut still wider than WIDE * THREE is cut again
 SINGLE_ASPECT = (1.6, 0.2)  # prior that a cluster is one digit: a logistic (middle, scale) in width / height
 CUT_MARGIN = 0.25  # cuts leave each part at least this many group heights wide
@@ -113,8 +114,11 @@ def read_number(clf, image) -> NumberReading:
     for cluster, cluster_options in zip(clusters, options):
         best, best_score, best_at = None, -1.0, 0
         aspect = _aspect(cluster)
+        sure = score[k] >= SURE  # a confident digit is not cut: half a digit often reads as a confident digit
         for option in cluster_options:
             value = float(np.prod(score[k:k + len(option)])) * _prior(len(option), aspect)
+            if sure and len(option) > 1:
+                value = -1.0
             if value > best_score:
                 best, best_score, best_at = option, value, k
             k += len(option)

@@ -108,3 +108,18 @@ def test_a_symbol_the_model_calls_not_a_digit_declines_the_reading():
     accepted = _v2_classifier(0.1).read_number(_seven())
     assert accepted.status == "ok" and accepted.number == "3"
     assert accepted.digits[0].confidence == pytest.approx(0.99, abs=1e-5)  # renormalised over the digits
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("single_*")), ids=lambda p: p.stem)
+def test_a_single_digit_that_was_cut_or_joined_reads_as_predict_does(clf, path):
+    """Single MNIST test digits in the robustness styles (named single_<truth>_<style>_<index>) that the reader
+    used to get wrong: wide 5s, 2s and 4s cut into two or more digits, a 7 whose bar is apart from its stem read
+    as two, a page edge on a ruled-paper photo read as a "1". One digit on the image reads as one digit, with
+    /predict's very crop and answer."""
+    from hub import preprocess
+
+    reading = clf.read_number(path)
+    crop = preprocess.to_mnist(path)
+    assert len(reading.digits) == 1, reading.number
+    np.testing.assert_array_equal(reading.crops[0], crop)
+    assert reading.digits[0].digit == str(clf.predict(crop[np.newaxis, ..., np.newaxis])[0].label)
