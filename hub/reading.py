@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from hub.images import MAX_ASPECT
-from hub.preprocess import COARSE_SIDE, InkMap, NoDigitError, load_image
+from hub.preprocess import COARSE_SIDE, InkMap, NoDigitError, coarse_factor, load_image
 
 __all__ = ["DigitReading", "NumberReading", "read_number"]
 
@@ -90,61 +90,63 @@ def read_number(clf, image) -> NumberReading:
     """
     image, scale = _load(image)
     try:
-        ink = InkMap(image, coarse_side=_coarse_side(image.size))
+        default = ink = InkMap(image)  # to_mnist's map: one digit needs no other
     except NoDigitError:
         return _blank()
     clusters = _clusters(ink)
+    if len(clusters) > 1 and coarse_factor(image.size, _coarse_side(image.size)) != ink.factor:
+        ink = InkMap(image, coarse_side=_coarse_side(image.size))  # a number on a wide image: finer, per digit
+        clusters = _clusters(ink)
     if not clusters:
         return _blank()
     whole = None
     if len(clusters) == 1:  # one symbol unless the model says otherwise: to_mnist's very map, mask and crop
-        single = ink if ink.is_default_scale else InkMap(image)
         try:
-            whole = (single, single.digit_mask())
+            whole = (default, default.digit_mask())
         except NoDigitError:
             return _blank()
-    options = [_options(ink, cluster) for cluster in clusters]
-    parts = [(ink, m) for cluster_options in options for option in cluster_options for m in option]
-    if whole is not None:
-        parts[0] = whole
+    # First each cluster as one digit (one model call; all a single digit needs), then, for the clusters that do
+    # not read as a confident digit, the other ways to read them (a second call).
+    wholes = [whole if whole is not None else (ink, cluster) for cluster in clusters]
+    crops, probabilities, not_a_digit, score = _classify(clf, wholes)
+    symbols = []  # (map, mask, crop, digit probabilities, P(not a digit)) left to right
+    unsure = [k for k in range(len(clusters)) if score[k] < SURE]  # a confident digit is not cut
+    options = {k: _options(ink, clusters[k])[1:] for k in unsure}
+    parts = [(ink, m) for k in unsure for option in options[k] for m in option]
+    if parts:
+        crops2, probabilities2, not_a_digit2, score2 = _classify(clf, parts)
+    at = 0
+    for k, cluster in enumerate(clusters):
+        best = [(wholes[k], crops[k], probabilities[k], not_a_digit[k])]
+        if k in options:
+            aspect = _aspect(cluster)
+            best_value = float(score[k]) * _prior(1, aspect)
+            for option in options[k]:
+                value = float(np.prod(score2[at:at + len(option)])) * _prior(len(option), aspect)
+                if value > best_value:
+                    best_value = value
+                    best = [(parts[at + i], crops2[at + i], probabilities2[at + i], not_a_digit2[at + i])
+                            for i in range(len(option))]
+                at += len(option)
+        symbols.extend((m_ink, m, c, p, q) for (m_ink, m), c, p, q in best)
+    # A part of a cut still as wide as two digits (three or more touching digits) is cut again.
+    if len(symbols) > len(clusters) and any(_aspect(m) > WIDE * THREE for _, m, *_ in symbols):
+        again = []
+        for m_ink, m, c, p, q in symbols:
+            again.extend([(m_ink, sub) for sub in _cut(clf, ink, m)] if _aspect(m) > WIDE * THREE else [(m_ink, m)])
+        crops3, probabilities3, not_a_digit3, _ = _classify(clf, again)
+        symbols = [(m_ink, m, c, p, q) for (m_ink, m), c, p, q in zip(again, crops3, probabilities3, not_a_digit3)]
+    boxes = [_scaled(m_ink.box(m), scale) for m_ink, m, *_ in symbols]
+    return _reading(clf, np.stack([s[3] for s in symbols]), np.array([s[4] for s in symbols]), boxes,
+                    np.stack([s[2] for s in symbols]))
+
+
+def _classify(clf, parts):
+    """(crops, digit probabilities, P(not a digit), score) of (map, coarse mask) parts, in one model call; the score
+    (highest digit probability x (1 - P(not a digit))) says how digit-like each part is."""
     crops = np.stack([m_ink.to_mnist(m) for m_ink, m in parts])
     probabilities, not_a_digit = clf.probabilities(crops[..., np.newaxis])
-    score = probabilities.max(axis=1) * (1.0 - not_a_digit)
-    chosen, k = [], 0
-    for cluster, cluster_options in zip(clusters, options):
-        best, best_score, best_at = None, -1.0, 0
-        aspect = _aspect(cluster)
-        sure = score[k] >= SURE  # a confident digit is not cut: half a digit often reads as a confident digit
-        for option in cluster_options:
-            value = float(np.prod(score[k:k + len(option)])) * _prior(len(option), aspect)
-            if sure and len(option) > 1:
-                value = -1.0
-            if value > best_score:
-                best, best_score, best_at = option, value, k
-            k += len(option)
-        for i, m in enumerate(best):
-            if len(best) > 1 and _aspect(m) > WIDE * THREE:  # still as wide as two digits: cut again
-                for sub in _cut(clf, ink, m):
-                    chosen.append((ink, sub, None))
-            else:
-                chosen.append((parts[best_at + i][0], parts[best_at + i][1], best_at + i))
-    if any(at is None for _, _, at in chosen):  # parts cut again: classify what changed
-        new = [i for i, (_, _, at) in enumerate(chosen) if at is None]
-        extra = np.stack([chosen[i][0].to_mnist(chosen[i][1]) for i in new])
-        p2, q2 = clf.probabilities(extra[..., np.newaxis])
-        out_crops, out_p, out_q, j = [], [], [], 0
-        for m_ink, m, at in chosen:
-            if at is None:
-                out_crops.append(extra[j]), out_p.append(p2[j]), out_q.append(q2[j])
-                j += 1
-            else:
-                out_crops.append(crops[at]), out_p.append(probabilities[at]), out_q.append(not_a_digit[at])
-        final_crops, final_p, final_q = np.stack(out_crops), np.stack(out_p), np.array(out_q)
-    else:
-        at = [a for _, _, a in chosen]
-        final_crops, final_p, final_q = crops[at], probabilities[at], not_a_digit[at]
-    boxes = [_scaled(m_ink.box(m), scale) for m_ink, m, _ in chosen]
-    return _reading(clf, final_p, final_q, boxes, final_crops)
+    return crops, probabilities, not_a_digit, probabilities.max(axis=1) * (1.0 - not_a_digit)
 
 
 def _reading(clf, probabilities, not_a_digit, boxes, crops) -> NumberReading:
