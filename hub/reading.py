@@ -1,15 +1,15 @@
 """Reading a whole number: find each digit on the image, classify them together, read them left to right.
 
-How the digits are found (measured against each other on synthetic numbers from MNIST test digits; figures in
-benchmarks/reading.py): the ink is located exactly as `hub.preprocess.to_mnist` does (`preprocess.InkMap`, one
-implementation), on a coarse copy about COARSE_SIDE px per digit height; its connected strokes are grouped into
-digits (strokes that share most of their columns are one digit: the separate bar of a 5, a 4's two strokes, a
-broken line), left to right. A group much wider than tall is two or more touching digits: the cut is tried at the
-low-ink columns, and the split the model finds most digit-like wins (against not cutting at all). Each digit is
-then cut from the full-resolution image and normalised exactly as a single digit is (`InkMap.to_mnist`).
+How the digits are found: the ink is located exactly as `hub.preprocess.to_mnist` does (`preprocess.InkMap`, one
+implementation). Ink clearly apart (CLEAR_GAP digit heights, ink to ink) is separate symbols; ink stacked above
+other ink is one digit broken apart; small marks join a close neighbour or are dropped; an edge line spanning the
+image (a page edge, a shadow) is dropped. Each cluster is first read as one digit; only a cluster that does not read
+as a confident digit is also read as its column groups and as cuts at low-ink columns, and the most digit-like
+reading wins (product of max digit probability x (1 - P(not a digit)), times a prior on the cluster's width /
+height): a half digit often reads as a confident digit, so a confident whole is never cut.
 
-One digit alone reads through the very same steps as `to_mnist` (the same mask, hence the same 28x28 crop and the
-same answer as /predict).
+One cluster on the image reads through the very same steps as `to_mnist` (the same map and mask, hence the same
+28x28 crop and the same answer as /predict), at about the same cost; a finer map is built only for numbers.
 
 Status: "no_digit" when nothing is drawn, "not_a_digit" when the model's calibrated P(not_a_digit) for any symbol
 reaches the model's decline threshold (a model without that class never declines), else "ok".
