@@ -120,7 +120,9 @@ def read_number(clf, image) -> NumberReading:
         best = [(wholes[k], crops[k], probabilities[k], not_a_digit[k])]
         if k in options:
             aspect = _aspect(cluster)
-            best_value = float(score[k]) * _prior(1, aspect)
+            # One symbol explains the ink whether it is a digit or not: an "A" read whole is a confident
+            # non-digit, and must not lose to two confident "1"s cut from its legs.
+            best_value = max(float(score[k]), float(not_a_digit[k])) * _prior(1, aspect)
             for option in options[k]:
                 value = float(np.prod(score2[at:at + len(option)])) * _prior(len(option), aspect)
                 if value > best_value:
@@ -379,6 +381,7 @@ def _cut(clf, ink: InkMap, mask: np.ndarray) -> list[np.ndarray]:
     probabilities, not_a_digit = clf.probabilities(np.stack([ink.to_mnist(m) for m in parts])[..., np.newaxis])
     score = probabilities.max(axis=1) * (1.0 - not_a_digit)
     aspect, values, k = _aspect(mask), [], 0
+    score[0] = max(score[0], not_a_digit[0])  # one symbol, a digit or not (see read_number)
     for option in options:
         values.append(float(np.prod(score[k:k + len(option)])) * _prior(len(option), aspect))
         k += len(option)
