@@ -41,8 +41,14 @@ def test_predict_matches_the_keras_model_on_mnist_arrays(clf, keras_model):
     x = np.random.default_rng(1).integers(0, 256, size=(8, 28, 28), dtype=np.uint8)
     x[:, [0, -1], :] = 0  # dark border: MNIST form, taken as is
     x[:, :, [0, -1]] = 0
-    expected = np.asarray(keras_model(x[..., None].astype("float32") / 255.0, training=False))
-    np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-6)
+    from hub.calibration import apply_temperature
+
+    outputs = np.asarray(keras_model(x[..., None].astype("float32") / 255.0, training=False))
+    assert outputs.shape == (8, 11)  # ten digits and not_a_digit
+    calibrated = apply_temperature(outputs, clf.temperature)
+    expected = calibrated[:, :10] / calibrated[:, :10].sum(axis=1, keepdims=True)  # "which digit, if one"
+    np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-5)
+    np.testing.assert_allclose(clf.not_a_digit_proba(x), calibrated[:, 10], atol=1e-5)
     predictions = clf.predict(x)
     assert isinstance(predictions, list) and len(predictions) == 8
     assert [p.label for p in predictions] == list(np.argmax(expected, axis=1))
@@ -186,7 +192,7 @@ def test_local_folder_errors(model_dir, tmp_path):
     (folder / "classifier.json").write_text(json.dumps({"format": "mnist-digit-classifier", "format_version": 1,
                                                         "labels": list("01234")}))
     shutil.copyfile(model_dir / "model.tflite", folder / "model.tflite")
-    with pytest.raises(ModelLoadError, match="has 10 outputs but classifier.json lists 5 labels"):
+    with pytest.raises(ModelLoadError, match="has 11 outputs but classifier.json lists 5 labels"):
         MnistClassifier.from_pretrained(folder)
 
 
@@ -254,19 +260,22 @@ def test_v1_config_means_temperature_one_and_never_declining():
 
 
 def test_v2_folder_loads_and_unknown_versions_do_not(tmp_path):
-    """A format_version 2 classifier.json loads (its temperature used); a newer one asks for an update."""
+    """A format_version 2 classifier.json loads (its temperature and threshold used); a newer one asks for an
+    update."""
     from hub.classifier import MnistClassifier, ModelLoadError
 
-    folder = shutil.copytree(ROOT / "models" / "mnist-cnn", tmp_path / "v2")
+    folder = shutil.copytree(ROOT / "models" / "mnist-cnn", tmp_path / "v2")  # the release model: format 2
     config = json.loads((folder / "classifier.json").read_text())
-    v1 = MnistClassifier.from_pretrained(folder)
-    config.update(format_version=2, calibration={"method": "temperature", "temperature": 1.5})
+    release = MnistClassifier.from_pretrained(folder)
+    assert release.temperature == config["calibration"]["temperature"]
+    assert release.decline_threshold == config["decline_threshold"] and "not_a_digit" in config["labels"]
+    config.update(calibration={"method": "temperature", "temperature": 3 * release.temperature})
     (folder / "classifier.json").write_text(json.dumps(config))
-    v2 = MnistClassifier.from_pretrained(folder)
-    assert v2.temperature == 1.5 and v2.decline_threshold is None  # no not_a_digit output: never declines
+    hotter = MnistClassifier.from_pretrained(folder)
+    assert hotter.temperature == pytest.approx(3 * release.temperature)
     x = _one_digit_batch()
-    assert v2.predict(x[0]).label == v1.predict(x[0]).label
-    assert v2.predict(x[0]).confidence < v1.predict(x[0]).confidence
+    assert hotter.predict(x[0]).label == release.predict(x[0]).label
+    assert hotter.predict(x[0]).confidence < release.predict(x[0]).confidence
     config.update(format_version=3)
     (folder / "classifier.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="format_version 3"):
