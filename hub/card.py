@@ -210,6 +210,7 @@ def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license
         "calibration": _calibration(m.calibration),
         "not_a_digit": _not_a_digit(m.not_a_digit),
         "non_digit_samples": f"{int(m.non_digit_samples['train']):,}" if m.non_digit_samples else None,
+        "drawn_digit_samples": f"{int(m.drawn_digit_samples['train']):,}" if m.drawn_digit_samples else None,
         "per_class": _per_class_rows(m),
         "top_confusions": _top_confusions(cm),
         "training_images": images(TRAINING_IMAGES),
