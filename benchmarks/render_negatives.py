@@ -22,11 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from hub.negatives import EXCLUDED_CHARACTERS, is_vertical_line
-from hub.preprocess import NoDigitError, to_mnist
+from hub.negatives import EXCLUDED_CHARACTERS, mnist_form  # the same "draw until preprocessing finds ink" loop
 
 CANVAS = 128  # px: drawings are made black on white at this size
-MAX_TRIES = 50
 
 # Held-out fonts (never DejaVu, which trains the model). The Computer Modern fonts bundled with matplotlib
 # map only letters and a few symbols to their usual code points, so they get the smaller character set.
@@ -73,7 +71,7 @@ def letter(rng) -> np.ndarray:
         image = image.rotate(rng.uniform(-20, 20), Image.Resampling.BILINEAR, expand=True)
         return Image.fromarray(255 - np.asarray(image))
 
-    return _mnist_form(draw, rng)
+    return mnist_form(draw, rng)
 
 
 @lru_cache(maxsize=128)
@@ -101,7 +99,7 @@ def scribble(rng) -> np.ndarray:
             path = _turn(path, rng.uniform(-0.4, 0.4))
         return _draw([path], width=_width(rng))
 
-    return _mnist_form(draw, rng)
+    return mnist_form(draw, rng)
 
 
 def _wandering_pen(rng) -> np.ndarray:
@@ -122,7 +120,7 @@ def _wandering_pen(rng) -> np.ndarray:
 def shape(rng) -> np.ndarray:
     """A doodle: heart, arrow, smiley, house, check mark, spiral, cloud, lightning bolt or crescent moon."""
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
-    return _mnist_form(lambda rng: _draw(*_SHAPE_DRAWERS[kind](rng), width=_width(rng)), rng)
+    return mnist_form(lambda rng: _draw(*_SHAPE_DRAWERS[kind](rng), width=_width(rng)), rng)
 
 
 NEGATIVE_KINDS = {"letters": letter, "scribbles": scribble, "shapes": shape}
@@ -254,16 +252,3 @@ def _draw(strokes, fills=(), width=4.0) -> Image.Image:
         for x, y in (points[0], points[-1]):
             draw.ellipse((x - r, y - r, x + r, y + r), fill=0)
     return image
-
-
-def _mnist_form(draw, rng) -> np.ndarray:
-    """Draw until preprocessing finds ink that is not a lone near-vertical stroke; -> uint8 (28, 28)."""
-    for _ in range(MAX_TRIES):
-        try:
-            digit = to_mnist(draw(rng))
-        except NoDigitError:
-            continue
-        pixels = np.round(digit * 255).astype(np.uint8)
-        if not is_vertical_line(pixels):
-            return pixels
-    raise RuntimeError("could not draw a negative")

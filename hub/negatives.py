@@ -28,7 +28,7 @@ from scipy import ndimage
 from hub.preprocess import NoDigitError, to_mnist
 
 __all__ = ["DIGIT_LIKE", "EXCLUDED_CHARACTERS", "FAMILIES", "SCRIBBLES", "SHAPES", "TRAIN_CHARACTERS", "TRAIN_FONT_PREFIX",
-           "is_vertical_line", "make_negatives", "train_fonts"]
+           "is_vertical_line", "make_negatives", "mnist_form", "train_fonts"]
 
 # Characters a person could read as a digit (keyed by that digit): a model must not learn them as "not a digit"
 # (issue 11: an ambiguous symbol may be read as the digit), so no generator draws them.
@@ -75,7 +75,7 @@ def make_negatives(count: int, seed: int) -> np.ndarray:
     draw = (lambda r: _letter(r, fonts), _scribble, _shape)
     out = np.empty((count, 28, 28), np.uint8)
     for i, kind in enumerate(kinds):
-        out[i] = _mnist_form(draw[kind], rng)
+        out[i] = mnist_form(draw[kind], rng)
     return out
 
 
@@ -90,7 +90,7 @@ def train_fonts() -> list[Path]:
     return fonts
 
 
-def _mnist_form(draw, rng) -> np.ndarray:
+def mnist_form(draw, rng) -> np.ndarray:
     """Draw (black on white, PIL "L") until preprocessing finds ink that is not a lone vertical stroke."""
     for _ in range(MAX_TRIES):
         try:
