@@ -7,9 +7,11 @@ put through the app's own preprocessing (`hub.preprocess.to_mnist`), so the mode
 will see at inference.
 
 Families: letters and symbols from matplotlib's bundled DejaVu fonts (rotated, sheared, scaled, bold or
-re-stroked like a pen), smooth random scribbles and polylines, and simple shapes (rectangles, triangles,
-crosses, plus signs, stars, zigzags, hatching, blobs). Characters a person could read as a digit are
-left out (`DIGIT_LIKE`), and so are circles and lone vertical strokes (a 0, a 1).
+re-stroked like a pen), smooth random scribbles and polylines, simple shapes (rectangles, triangles,
+crosses, plus signs, stars, zigzags, hatching, blobs, irregular polygons, lobed outlines, waves, ladders),
+and doodles: several small parts (lines, arcs, dots, little polygons, zigzags) scattered over the page, as
+people draw things that are made of pieces. Characters a person could read as a digit are left out
+(`DIGIT_LIKE`), and so are circles and lone vertical strokes (a 0, a 1).
 
 The reading benchmark measures declines on negatives from different generators and fonts
 (`benchmarks/render_negatives.py`), so it does not reward memorising these.
@@ -53,9 +55,11 @@ _GREEK = "αγλμπψωΔΛΠΣΨΩ"
 TRAIN_CHARACTERS = "".join(c for c in _LETTERS + _SYMBOLS + _GREEK if c not in EXCLUDED_CHARACTERS)
 
 TRAIN_FONT_PREFIX = "DejaVu"  # training fonts; the benchmark uses STIX and Computer Modern only
-FAMILIES = {"letters": 0.5, "scribbles": 0.25, "shapes": 0.25}
+FAMILIES = {"letters": 0.4, "scribbles": 0.2, "shapes": 0.25, "doodles": 0.15}
 SCRIBBLES = ("bezier", "spline", "polyline")
-SHAPES = ("rectangle", "triangle", "cross", "plus", "star", "zigzag", "hatching", "blob")
+SHAPES = ("rectangle", "triangle", "cross", "plus", "star", "zigzag", "hatching", "blob", "polygon", "lobed", "wave",
+          "ladder")
+DOODLE_PARTS = ("line", "arc", "dot", "polygon", "zigzag")
 
 CANVAS = 112  # px: a drawing is rendered black on white at this size, then preprocessed
 FONT_SIZES = (50, 62, 74)
@@ -65,14 +69,14 @@ MAX_TRIES = 50  # redraws allowed for one negative (no ink found, or it came out
 def make_negatives(count: int, seed: int) -> np.ndarray:
     """`count` non-digits as uint8 (count, 28, 28), white on black in MNIST form; the same for the same seed.
 
-    Roughly half letters and symbols, a quarter scribbles, a quarter shapes, in random order.
+    Shares of the families as in FAMILIES, in random order.
     """
     rng = np.random.default_rng(seed)
     fonts = train_fonts()
     counts = [round(count * share) for share in FAMILIES.values()]
     counts[0] = count - sum(counts[1:])
     kinds = rng.permutation(np.repeat(np.arange(len(FAMILIES)), counts))
-    draw = (lambda r: _letter(r, fonts), _scribble, _shape)
+    draw = (lambda r: _letter(r, fonts), _scribble, _shape, _doodle)
     out = np.empty((count, 28, 28), np.uint8)
     for i, kind in enumerate(kinds):
         out[i] = mnist_form(draw[kind], rng)
@@ -301,6 +305,33 @@ def _shape(rng) -> Image.Image:
             lines += [np.array([[c + o, c - half], [c + o, c + half]]) for o in offsets]
         angle = rng.uniform(-60, 60)
         return _canvas(lines=_spin(lines, angle), width=min(width, 2 * half / n))
+    if kind == "polygon":  # irregular, 5-9 corners at uneven distances (never close to a circle); sometimes open
+        corners = int(rng.integers(5, 10))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, corners))
+        radii = half * _uneven(rng, corners, 0.3)
+        ring = c + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        ring = ring if rng.random() < 0.25 else np.vstack([ring, ring[:1]])
+        return _canvas(lines=[ring], width=width)
+    if kind == "lobed":  # a smooth closed outline with deep lobes, not filled (a blob, a cloud, a flower)
+        lobes = int(rng.integers(3, 8))
+        t = np.linspace(0, 2 * np.pi, 160)
+        r = 1.0 - rng.uniform(0.3, 0.55) * (0.5 + 0.5 * np.cos(lobes * t + rng.uniform(0, 2 * np.pi)))
+        outline = c + half * r[:, None] * np.stack([np.cos(t) * rng.uniform(0.8, 1.2), np.sin(t)], axis=1)
+        return _canvas(lines=[outline], width=width)
+    if kind == "wave":  # a smooth wave of 1.5-4 periods, tilted up to 30 degrees
+        periods = rng.uniform(1.5, 4.0)
+        xs = np.linspace(-1, 1, 120)
+        ys = rng.uniform(0.15, 0.5) * np.sin(np.pi * periods * xs + rng.uniform(0, 2 * np.pi))
+        wave = _rotate(c + half * np.stack([xs, ys], axis=1), rng, 30)
+        return _canvas(lines=[wave], width=width)
+    if kind == "ladder":  # two rails and 3-6 rungs, any angle (a fence, a railway, a comb)
+        rungs = int(rng.integers(3, 7))
+        gap = half * rng.uniform(0.3, 0.7)
+        rails = [np.array([[c - half, c - gap], [c + half, c - gap]]), np.array([[c - half, c + gap], [c + half, c + gap]])]
+        xs = np.linspace(c - half * 0.9, c + half * 0.9, rungs)
+        steps = [np.array([[x, c - gap], [x, c + gap]]) for x in xs]
+        lines = rails[: 1 if rng.random() < 0.3 else 2] + steps  # one rail: a comb
+        return _canvas(lines=_spin(lines, rng.uniform(-90, 90)), width=min(width, half / rungs))
     # blob: an irregular filled shape (lobed, never a disc)
     lobes = int(rng.integers(7, 13))
     angles = np.sort(rng.uniform(0, 2 * np.pi, lobes))
@@ -316,3 +347,45 @@ def _spin(lines, degrees: float):
     c, s = np.cos(angle), np.sin(angle)
     centre = np.array([CANVAS / 2, CANVAS / 2])
     return [(np.asarray(line, float) - centre) @ np.array([[c, s], [-s, c]]) + centre for line in lines]
+
+
+def _uneven(rng, count: int, spread: float) -> np.ndarray:
+    """`count` radii between 0.35 and 1.0 whose smallest is at most `1 - spread` of the largest (not a circle)."""
+    while True:
+        radii = rng.uniform(0.35, 1.0, count)
+        if radii.min() <= (1 - spread) * radii.max():
+            return radii
+
+
+def _doodle(rng) -> Image.Image:
+    """3-5 small parts (a line, an arc, a dot, a small polygon, a zigzag) scattered over the page, drawn
+    with one pen: things people draw in pieces. No closed round loop (a 0, the loops of 6, 8 and 9)."""
+    width = _pen_width(rng) * 0.8
+    lines, polygons = [], []
+    for _ in range(int(rng.integers(3, 6))):
+        part = DOODLE_PARTS[int(rng.integers(len(DOODLE_PARTS)))]
+        centre = rng.uniform(0.2, 0.8, 2) * CANVAS
+        size = rng.uniform(0.08, 0.2) * CANVAS
+        if part == "line":
+            angle = rng.uniform(0, np.pi)
+            step = size * np.array([np.cos(angle), np.sin(angle)])
+            lines.append(np.array([centre - step, centre + step]))
+        elif part == "arc":
+            start, span = rng.uniform(0, 2 * np.pi), rng.uniform(np.pi / 3, np.pi)
+            t = np.linspace(start, start + span, 24)
+            lines.append(centre + size * np.stack([np.cos(t), np.sin(t)], axis=1))
+        elif part == "dot":
+            r = rng.uniform(0.02, 0.05) * CANVAS
+            t = np.linspace(0, 2 * np.pi, 16)
+            polygons.append(centre + r * np.stack([np.cos(t), np.sin(t)], axis=1))
+        elif part == "polygon":
+            corners = int(rng.integers(3, 5))
+            angles = rng.uniform(0, 2 * np.pi) + np.arange(corners) * 2 * np.pi / corners
+            ring = centre + size * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+            lines.append(np.vstack([ring, ring[:1]]))
+        else:  # zigzag
+            teeth = int(rng.integers(3, 6))
+            xs = np.linspace(-size, size, teeth + 1)
+            ys = 0.4 * size * np.where(np.arange(teeth + 1) % 2 == 0, -1, 1)
+            lines.append(centre + np.stack([xs, ys], axis=1))
+    return _canvas(lines=lines, polygons=polygons, width=width)
