@@ -45,11 +45,12 @@ MIN_STROKE = 1.8  # strokes thinner than this (px in the 20 px box) are widened 
 TARGET_STROKE = 2.2  # ... to this (MNIST: median 2.1)
 MAX_STROKE = 3.0  # strokes bolder than this (felt markers) are thinned ...
 BOLD_TARGET = 2.6  # ... to this (measured: thinning to 2.2 loses more shape than it gains)
-WEAK_FRACTION = 0.3  # hysteresis: ink above this fraction of the threshold joins a stroke it touches
+WEAK_FRACTION_CLEAN = 0.1  # hysteresis: ink above this fraction of the threshold joins a stroke it touches
 CLEAN_NOISE = 0.005  # paper noise below this: a digital canvas or a clean scan (0 there; photos: 0.009 up)
 LOW_FRACTION = 0.5  # fine scale: ink below this fraction of the threshold is paper (photos) ...
 LOW_FRACTION_CLEAN = 0.15  # ... or below this on clean canvases (keeps thin and blurry strokes whole)
 EDGE_PART = 0.2  # a second part touching the image edge (a photo corner, a shadow) must weigh this much of the main
+PAPER_FILL = 5  # paper level: a patch of ink-filled blocks (a bold stroke) takes the median of this many blocks around
 HEAVY_INK = 0.3  # above this share of ink the paper level is taken as one value, not per block
 
 
@@ -134,10 +135,26 @@ class InkMap:
         ink = paper - values if dark_ink else values - paper
         np.maximum(ink, 0.0, out=ink)
         self.factor, self.dark_ink, self.paper, self.noise, self.ink = factor, dark_ink, paper, noise, ink
-        self.threshold, self.labels, self.mass, self.slices = _components(ink, noise)
+        self.threshold, self.labels, self.mass, self.slices = _components(ink, noise, self._contrast())
         shape = ink.shape
         self.edge = np.array([s is not None and (s[0].start == 0 or s[1].start == 0 or s[0].stop == shape[0]
                                                  or s[1].stop == shape[1]) for s in self.slices])
+
+    def _contrast(self) -> float:
+        """How far the strongest ink differs from the paper, at full resolution.
+
+        The coarse copy averages a fine pen line (1-2 px wide) with the paper around it: on a large canvas
+        it keeps a tenth of the line's contrast, below MIN_CONTRAST. So when the coarse peak is faint, its
+        block is looked at in full resolution (a few hundred pixels: cheap).
+        """
+        ink, f = self.ink, self.factor
+        top = float(ink.max())
+        if top >= MIN_CONTRAST or f == 1 or top <= 0.0:
+            return top
+        r, c = np.unravel_index(int(np.argmax(ink)), ink.shape)
+        block = self.page.sample(1, (int(c) * f, int(r) * f, (int(c) + 1) * f, (int(r) + 1) * f))
+        paper = float(self.paper[r, c])
+        return max(top, float(paper - block.min()) if self.dark_ink else float(block.max() - paper))
 
     @property
     def is_default_scale(self) -> bool:
@@ -151,15 +168,21 @@ class InkMap:
         mass, slices, edge = self.mass[1:], self.slices, self.edge
         main = int(np.argmax(mass * np.where(edge, 0.3, 1.0)))
         rs, cs = slices[main]
-        reach = max(rs.stop - rs.start, cs.stop - cs.start)
-        near_main = (rs.start - reach, rs.stop + reach, cs.start - reach, cs.stop + reach)
-        keep_ids = [
-            i + 1
-            for i, box in enumerate(slices)
-            if box is not None and mass[i] > 0 and mass[i] >= (EDGE_PART if edge[i] else 0.02) * mass[main]
-            and box[0].start < near_main[1] and box[0].stop > near_main[0]
-            and box[1].start < near_main[3] and box[1].stop > near_main[2]
-        ]
+        box = (rs.start, rs.stop, cs.start, cs.stop)
+        parts = [i for i, s in enumerate(slices)
+                 if s is not None and mass[i] > 0 and mass[i] >= (EDGE_PART if edge[i] else 0.02) * mass[main]]
+        # On a clean canvas the digit may be in pieces (a fine pen's line, broken where it is thinnest): the parts
+        # near the main stroke extend the digit, and parts near those are taken in turn (a few rounds).
+        for _ in range(1 if self.noise > CLEAN_NOISE else 4):
+            reach = max(box[1] - box[0], box[3] - box[2])
+            near = (box[0] - reach, box[1] + reach, box[2] - reach, box[3] + reach)
+            keep_ids = [i + 1 for i in parts if slices[i][0].start < near[1] and slices[i][0].stop > near[0]
+                        and slices[i][1].start < near[3] and slices[i][1].stop > near[2]]
+            grown = (min(slices[i - 1][0].start for i in keep_ids), max(slices[i - 1][0].stop for i in keep_ids),
+                     min(slices[i - 1][1].start for i in keep_ids), max(slices[i - 1][1].stop for i in keep_ids))
+            if grown == box:
+                break
+            box = grown
         keep = self.mask(keep_ids)
         if not self.is_stroke(keep):
             raise NoDigitError(NO_DIGIT_MESSAGE)
@@ -324,6 +347,13 @@ def _paper(values):
     noise = float(np.median(np.abs(level - mid))) / 1.88  # paper-side half-width of a normal
     around = ndimage.median_filter(level, size=3, mode="nearest")
     level = np.maximum(level, around) if dark_ink else np.minimum(level, around)
+    # A bold stroke wider than a block (a felt marker) leaves a patch of blocks without any paper, too big for
+    # the 3x3 median: the median of a wider neighbourhood still sees mostly paper. Only blocks that differ from it
+    # as much as ink does take it (shading, vignettes and noise differ less; a ramp's median is the ramp).
+    filled = ndimage.median_filter(level, size=PAPER_FILL, mode="nearest")
+    ink_blocks = (filled - level if dark_ink else level - filled) > max(MIN_CONTRAST, MIN_SEPARATION * noise)
+    if ink_blocks.any():
+        level = np.where(ink_blocks, filled, level)
     return dark_ink, _smooth_blocks(level, values.shape), noise
 
 
@@ -386,13 +416,14 @@ def _resize_float(values, size, box):
     return np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box), dtype=np.float32)
 
 
-def _components(ink, noise):
+def _components(ink, noise, contrast):
     """Otsu threshold + connected components -> (threshold, labels, mass, slices); see `InkMap`.
 
+    `contrast`: the strongest ink's difference from the paper at full resolution (`InkMap._contrast`).
     Raises NoDigitError when nothing stands out from the paper's noise.
     """
     top = float(ink.max())
-    if top < MIN_CONTRAST or top < MIN_SEPARATION * noise:
+    if contrast < MIN_CONTRAST or top < MIN_SEPARATION * noise:
         raise NoDigitError(NO_DIGIT_MESSAGE)
     # Otsu alone fails when the ink is a tiny fraction of the image (it splits paper noise or
     # leftover shading instead); never go below a third of the strongest ink.
@@ -403,7 +434,7 @@ def _components(ink, noise):
     if noise > CLEAN_NOISE:  # a photo: faint lines and shading may touch the digit; a plain threshold
         weak, joined = strong, strong
     else:  # a clean canvas: whatever faint ink touches a stroke is part of it, one-pixel gaps bridged
-        weak = ink > WEAK_FRACTION * threshold
+        weak = ink > WEAK_FRACTION_CLEAN * threshold
         joined = _grow(weak)
     labels, count = ndimage.label(joined, structure=np.ones((3, 3), bool))
     labels *= weak

@@ -495,3 +495,24 @@ def test_fixtures_exist_for_each_new_kind_of_input():
     for path in FIXTURES.iterdir():
         if path.suffix in (".png", ".jpg"):
             check_mnist_form(to_mnist(path))
+
+
+def test_faint_fine_pen_on_a_big_canvas_is_found():
+    """A 1 px grey pen line on a 1000x1000 page keeps a tenth of its contrast on the coarse copy (below
+    MIN_CONTRAST): it used to be "no digit found" (14 of 3,000 thin_pen digits); the contrast is now checked
+    at full resolution."""
+    image = draw((1000, 1000), [(380, 270), (650, 270), (480, 770)], 1, ink=(110, 110, 110, 255))
+    x = to_mnist(image)
+    check_placed(x)
+    assert similarity(x, to_mnist(draw())) > 0.9
+
+
+@pytest.mark.parametrize("label, seed", [(7, 7), (7, 8), (1, 7)])
+def test_bold_marker_strokes_wider_than_a_paper_block_stay_solid(label, seed):
+    """Marker strokes wider than the paper-level blocks used to be taken for paper inside (a hollow outline,
+    similarity 0.56-0.72 here); now the stroke stays ink and is thinned as a whole."""
+    digit = mnist_digit(label)
+    x = to_mnist(render("bold_marker", digit, seed=seed))
+    check_mnist_form(x)
+    assert components(x) == 1
+    assert similarity(x, digit / 255.0) > 0.85
