@@ -41,6 +41,8 @@ THREE = 2.0  # ... and a part of a cut still wider than WIDE * THREE is cut agai
 SINGLE_ASPECT = (1.6, 0.2)  # prior that a cluster is one digit: a logistic (middle, scale) in width / height
 CUT_MARGIN = 0.25  # cuts leave each part at least this many group heights wide
 CUT_CANDIDATES = 4  # low-ink columns tried per cut
+EDGE_SCORE = 0.25  # beside a number, ink on the image edge the model declines or reads this poorly is no digit of it
+EDGE_BAND = 0.3  # ... and such ink is cut to the rows of its nearest digit, +- this share of its height
 ROUND = 4  # decimals in to_dict()
 
 STATUS_OK, STATUS_NO_DIGIT, STATUS_NOT_A_DIGIT = "ok", "no_digit", "not_a_digit"
@@ -105,6 +107,12 @@ def read_number(clf, image) -> NumberReading:
             whole = (default, default.digit_mask())
         except NoDigitError:
             return _blank()
+    edge = [len(clusters) > 1 and _touches_edge(ink, cluster) for cluster in clusters]
+    if any(edge) and not all(edge):  # a digit glued to a photo's shadow or dark corner: keep the number's rows
+        clusters = [_within_rows(ink, cluster, clusters, edge) if edge[k] else cluster
+                    for k, cluster in enumerate(clusters)]
+        kept = [k for k, cluster in enumerate(clusters) if cluster is not None]
+        clusters, edge = [clusters[k] for k in kept], [edge[k] for k in kept]
     # First each cluster as one digit (one model call; all a single digit needs), then, for the clusters that do
     # not read as a confident digit, the other ways to read them (a second call).
     wholes = [whole if whole is not None else (ink, cluster) for cluster in clusters]
@@ -115,7 +123,7 @@ def read_number(clf, image) -> NumberReading:
     parts = [(ink, m) for k in unsure for option in options[k] for m in option]
     if parts:
         crops2, probabilities2, not_a_digit2, score2 = _classify(clf, parts)
-    at = 0
+    at, dropped = 0, 0
     for k, cluster in enumerate(clusters):
         best = [(wholes[k], crops[k], probabilities[k], not_a_digit[k])]
         if k in options:
@@ -130,7 +138,15 @@ def read_number(clf, image) -> NumberReading:
                     best = [(parts[at + i], crops2[at + i], probabilities2[at + i], not_a_digit2[at + i])
                             for i in range(len(option))]
                 at += len(option)
+        # Ink on the image edge beside the number (a photo's shadow or dark corner) that reads as no digit in any
+        # way is not a symbol of the number.
+        if edge[k] and not all(edge) and all(_not_digit_like(clf, p.max() * (1.0 - q), q) for _, _, p, q in best):
+            dropped += 1
+            continue
         symbols.extend((m_ink, m, c, p, q) for (m_ink, m), c, p, q in best)
+    if dropped and len(symbols) == 1:  # one digit after all: read as to_mnist reads it (its very crop, as /predict)
+        c, p, q, _ = _classify(clf, [(default, default.digit_mask())])
+        symbols = [(default, default.digit_mask(), c[0], p[0], q[0])]
     # A part of a cut still as wide as two digits (three or more touching digits) is cut again.
     if len(symbols) > len(clusters) and any(_aspect(m) > WIDE * THREE for _, m, *_ in symbols):
         again = []
@@ -141,6 +157,34 @@ def read_number(clf, image) -> NumberReading:
     boxes = [_scaled(m_ink.box(m), scale) for m_ink, m, *_ in symbols]
     return _reading(clf, np.stack([s[3] for s in symbols]), np.array([s[4] for s in symbols]), boxes,
                     np.stack([s[2] for s in symbols]))
+
+
+def _touches_edge(ink: InkMap, mask: np.ndarray) -> bool:
+    ids = np.unique(ink.labels[mask])
+    return bool(ink.edge[ids[ids > 0] - 1].any())
+
+
+def _within_rows(ink: InkMap, cluster: np.ndarray, clusters, edge):
+    """An edge-touching cluster cut to the rows of its nearest clear neighbour (+- EDGE_BAND of its height): the
+    digits of a number share a band of rows, a shadow or a dark photo corner reaches beyond it. None if no stroke
+    is left."""
+    def span(mask, axis):
+        idx = np.nonzero(mask.any(axis=axis))[0]
+        return idx[0], idx[-1]
+    c0, c1 = span(cluster, 0)
+    centre = (c0 + c1) / 2
+    clear = [m for m, e in zip(clusters, edge) if not e]
+    nearest = min(clear, key=lambda m: abs(sum(span(m, 0)) / 2 - centre))
+    r0, r1 = span(nearest, 1)
+    margin = EDGE_BAND * (r1 - r0 + 1)
+    rows = np.arange(cluster.shape[0])[:, np.newaxis]
+    cut = cluster & (rows >= r0 - margin) & (rows <= r1 + margin)
+    return cut if ink.is_stroke(cut) else None
+
+
+def _not_digit_like(clf, score: float, not_a_digit: float) -> bool:
+    """A symbol the model would decline, or reads as no digit at all (score below EDGE_SCORE)."""
+    return bool(clf.declines(np.array([not_a_digit])).any()) or float(score) < EDGE_SCORE
 
 
 def _classify(clf, parts):
@@ -297,7 +341,11 @@ def _clusters(ink: InkMap) -> list[np.ndarray]:
     groups_spans = [(g, sp) for g, sp in zip(groups, spans) if g]
     groups, spans = [g for g, _ in groups_spans], [sp for _, sp in groups_spans]
     heights = [max(slices[i][0].stop for i in g) - min(slices[i][0].start for i in g) for g in groups]
-    tallest = max(heights)
+    # The digit height is measured on ink clear of the image edge: a photo's shadow or vignette corner glued to a
+    # digit makes a tall group, and would turn the real digits into "fragments" joined into it (a whole number
+    # read as one symbol).
+    clear_heights = [h for g, h in zip(groups, heights) if not any(ink.edge[i] for i in g)]
+    tallest = max(clear_heights or heights)
     for k in sorted(range(len(groups)), key=lambda k: heights[k]):
         if heights[k] >= FRAGMENT * tallest or not groups[k]:
             continue
