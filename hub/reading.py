@@ -140,13 +140,14 @@ def read_number(clf, image) -> NumberReading:
                 at += len(option)
         # Ink on the image edge beside the number (a photo's shadow or dark corner) that reads as no digit in any
         # way is not a symbol of the number.
-        if edge[k] and not all(edge) and all(_not_digit_like(clf, p.max() * (1.0 - q), q) for _, _, p, q in best):
+        if edge[k] and not all(edge) and all(_not_digit_like(clf, p, q) for _, _, p, q in best):
             dropped += 1
             continue
         symbols.extend((m_ink, m, c, p, q) for (m_ink, m), c, p, q in best)
     if dropped and len(symbols) == 1:  # one digit after all: read as to_mnist reads it (its very crop, as /predict)
-        c, p, q, _ = _classify(clf, [(default, default.digit_mask())])
-        symbols = [(default, default.digit_mask(), c[0], p[0], q[0])]
+        mask = default.digit_mask()
+        c, p, q, _ = _classify(clf, [(default, mask)])
+        symbols = [(default, mask, c[0], p[0], q[0])]
     # A part of a cut still as wide as two digits (three or more touching digits) is cut again.
     if len(symbols) > len(clusters) and any(_aspect(m) > WIDE * THREE for _, m, *_ in symbols):
         again = []
@@ -182,9 +183,9 @@ def _within_rows(ink: InkMap, cluster: np.ndarray, clusters, edge):
     return cut if ink.is_stroke(cut) else None
 
 
-def _not_digit_like(clf, score: float, not_a_digit: float) -> bool:
+def _not_digit_like(clf, probabilities: np.ndarray, not_a_digit: float) -> bool:
     """A symbol the model would decline, or reads as no digit at all (score below EDGE_SCORE)."""
-    return bool(clf.declines(np.array([not_a_digit])).any()) or float(score) < EDGE_SCORE
+    return bool(clf.declines(np.array([not_a_digit])).any()) or _score(probabilities, not_a_digit) < EDGE_SCORE
 
 
 def _classify(clf, parts):
@@ -192,7 +193,12 @@ def _classify(clf, parts):
     (highest digit probability x (1 - P(not a digit))) says how digit-like each part is."""
     crops = np.stack([m_ink.to_mnist(m) for m_ink, m in parts])
     probabilities, not_a_digit = clf.probabilities(crops[..., np.newaxis])
-    return crops, probabilities, not_a_digit, probabilities.max(axis=1) * (1.0 - not_a_digit)
+    return crops, probabilities, not_a_digit, _score(probabilities, not_a_digit)
+
+
+def _score(probabilities: np.ndarray, not_a_digit):
+    """How digit-like a symbol is: its highest digit probability x (1 - P(not a digit))."""
+    return probabilities.max(axis=-1) * (1.0 - not_a_digit)
 
 
 def _reading(clf, probabilities, not_a_digit, boxes, crops) -> NumberReading:
@@ -425,9 +431,7 @@ def _cut(clf, ink: InkMap, mask: np.ndarray) -> list[np.ndarray]:
     options = [[mask]] + _cuts(ink, mask)
     if len(options) == 1:
         return [mask]
-    parts = [m for option in options for m in option]
-    probabilities, not_a_digit = clf.probabilities(np.stack([ink.to_mnist(m) for m in parts])[..., np.newaxis])
-    score = probabilities.max(axis=1) * (1.0 - not_a_digit)
+    _, _, not_a_digit, score = _classify(clf, [(ink, m) for option in options for m in option])
     aspect, values, k = _aspect(mask), [], 0
     score[0] = max(score[0], not_a_digit[0])  # one symbol, a digit or not (see read_number)
     for option in options:
