@@ -72,11 +72,11 @@ def mnist_batch(n: int) -> tuple[np.ndarray, str]:
 
 
 def tiny_model_folder() -> Path:
-    """An untrained small CNN in a temp folder, for --tiny runs without a trained model."""
+    """An untrained CNN in a temp folder, for --tiny runs without a trained model."""
     from hub.model import build_model
     from hub.model_folder import save_model
 
-    return save_model(build_model("small"), Path(tempfile.mkdtemp(prefix="bench-model-")) / "mnist-cnn")
+    return save_model(build_model("default"), Path(tempfile.mkdtemp(prefix="bench-model-")) / "mnist-cnn")
 
 
 def run(model_dir: Path, tiny: bool) -> dict:

@@ -30,7 +30,7 @@ def test_mnist_to_input_scales_and_adds_channel():
 
 
 def test_saved_model_loads_in_safe_mode_without_optimizer_state(tmp_path):
-    model = build_model("small")
+    model = build_model("default")
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     model.fit(np.zeros((4, 28, 28, 1)), np.eye(11)[:4], verbose=0)  # creates the optimizer's variables
     model_folder.save_model(model, tmp_path)
@@ -55,3 +55,28 @@ def test_tflite_check_measures_the_difference_and_fails_on_another_digit(tmp_pat
     other[7] = np.roll(other[7], 1)  # one image whose digit changed
     with pytest.raises(model_folder.LiteRTMismatchError, match=r"different digit .* for 1 of 50 test images .*\[7\]"):
         model_folder.check_tflite(tmp_path, x, other)
+
+
+def test_an_ensemble_is_one_safe_keras_model_and_one_tflite_averaging_its_members(tmp_path):
+    from hub.model import build_ensemble, ensemble_members
+
+    members = [build_model("default", name=f"member_{i}") for i in (1, 2)]
+    ensemble = build_ensemble(members)
+    x = np.random.default_rng(3).random((6, 28, 28, 1), dtype=np.float32)
+    expected = np.mean([np.asarray(m(x, training=False)) for m in members], axis=0)
+    np.testing.assert_allclose(np.asarray(ensemble(x, training=False)), expected, atol=1e-6)
+    assert [m.name for m in ensemble_members(ensemble)] == ["member_1", "member_2"]
+    assert ensemble_members(members[0]) == []
+    model_folder.save_model(ensemble, tmp_path)
+    reloaded = model_folder.load_keras_model(tmp_path)  # safe mode
+    np.testing.assert_allclose(np.asarray(reloaded(x, training=False)), expected, atol=1e-6)
+    assert model_folder.check_tflite(tmp_path, x, expected) < 1e-5
+    with pytest.raises(ValueError, match="at least two members"):
+        build_ensemble(members[:1])
+
+
+def test_the_best_preset_is_the_default_recipe_three_times():
+    best, default = RECIPES["best"], RECIPES["default"]
+    assert best.members == 3 and default.members == 1
+    same = {k: v for k, v in best.as_dict().items() if k not in ("name", "description", "members")}
+    assert same == {k: v for k, v in default.as_dict().items() if k not in ("name", "description", "members")}

@@ -49,3 +49,34 @@ def test_the_quick_run_gives_a_usable_model():
     predictions = outputs[:, :10].argmax(1)  # the digit /predict names
     accuracy = float((predictions == mnist.y_test).mean())
     assert accuracy >= 0.90, f"quick run: {accuracy:.2%} test accuracy, answers {np.bincount(predictions, minlength=10)}"
+
+
+def test_augmentation_moves_rotates_and_zooms_in_one_resampling():
+    from hub.training import random_affine
+
+    images = np.zeros((64, 28, 28, 1), np.float32)
+    images[:, 10:18, 12:16] = 1.0  # a bar in the middle: stays inside the frame under every allowed move
+    assert np.array_equal(np.asarray(random_affine(images, 0.0, 0.0, 0.0, seed=1)), images)  # nothing asked
+    moved = np.asarray(random_affine(images, shift=0.1, rotation=0.04, zoom=0.1, seed=1))
+    assert moved.shape == images.shape and not np.allclose(moved, images)
+    ys, xs = np.mgrid[:28, :28]
+    ink = moved[..., 0].sum(axis=(1, 2))
+    centre_x = (moved[..., 0] * xs).sum(axis=(1, 2)) / ink
+    centre_y = (moved[..., 0] * ys).sum(axis=(1, 2)) / ink
+    # shifts of up to 10% of 28 px (plus what zoom and rotation move the centre), ink kept to within zoom's +-10%^2
+    assert np.abs(centre_x - 13.5).max() <= 2.8 + 1.0 and np.abs(centre_y - 13.5).max() <= 2.8 + 1.0
+    assert np.abs(centre_x - 13.5).max() > 1.0  # and it does move them
+    np.testing.assert_allclose(ink, 32.0, rtol=0.25)
+
+
+def test_precision_auto_is_chosen_by_measuring(monkeypatch):
+    from hub import training
+
+    assert training.measured_bfloat16_speedup.__wrapped__(repeats=1) > 0  # the real measurement runs
+    monkeypatch.setattr(training, "measured_bfloat16_speedup", lambda: 0.2)  # emulated bfloat16: 5x slower
+    assert training.precision_policy("auto") == "float32"
+    monkeypatch.setattr(training, "measured_bfloat16_speedup", lambda: 1.3)  # native bfloat16
+    assert training.precision_policy("auto") == "mixed_bfloat16"
+    assert training.precision_policy("float32") == "float32"
+    with pytest.raises(ValueError, match="precision must be"):
+        training.precision_policy("float16")
