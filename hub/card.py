@@ -211,6 +211,8 @@ def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license
         "not_a_digit": _not_a_digit(m.not_a_digit),
         "non_digit_samples": f"{int(m.non_digit_samples['train']):,}" if m.non_digit_samples else None,
         "drawn_digit_samples": f"{int(m.drawn_digit_samples['train']):,}" if m.drawn_digit_samples else None,
+        "members": [{"name": member["name"], "seed": member["seed"], "accuracy": _pct(member["test_accuracy"])}
+                    for member in m.members or []],
         "per_class": _per_class_rows(m),
         "top_confusions": _top_confusions(cm),
         "training_images": images(TRAINING_IMAGES),
@@ -245,12 +247,21 @@ def build_model_card(metrics: RunMetrics, *, repo_id: str | None = None, space_i
 
 def architecture_from_config(config_path) -> list[dict] | None:
     """Layer list (type + key settings) from a Keras 3 `config.json`; None if unreadable."""
-    keep = ("filters", "kernel_size", "strides", "pool_size", "units", "rate", "activation", "momentum", "factor")
     try:
         config = json.loads(Path(config_path).read_text(encoding="utf-8"))
         layers = config["config"]["layers"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    members = [layer for layer in layers if layer.get("class_name") in ("Functional", "Model")]
+    if members:  # an ensemble (hub.model.build_ensemble): the first member's layers, then the averaging
+        rows = _layer_rows(members[0].get("config", {}).get("layers", []))
+        rows.append({"type": f"Average of the {len(members)} members' probabilities", "settings": {}})
+        return rows
+    return _layer_rows(layers)
+
+
+def _layer_rows(layers) -> list[dict]:
+    keep = ("filters", "kernel_size", "strides", "pool_size", "units", "rate", "activation", "momentum", "factor")
     rows = []
     for layer in layers:
         cfg = layer.get("config", {})

@@ -30,7 +30,7 @@ class RunMetrics:
     weighted_avg: dict
     confusion_matrix: list  # rows: true digit, columns: predicted digit
     # Training.
-    val_accuracy: float  # of the epoch whose weights were kept
+    val_accuracy: float  # of the saved model (for one network: the epoch whose weights were kept)
     val_samples: int
     train_samples: int
     epochs_run: int
@@ -58,6 +58,8 @@ class RunMetrics:
     drawn_digit_samples: dict | None = None  # {"train": n, "val": n} digits redrawn like users' (hub.drawn_digits)
     calibration: dict | None = None  # temperature, ECE before/after on test and validation digits
     not_a_digit: dict | None = None  # threshold, share of test digits / validation non-digits declined
+    # An ensemble's members (None: one network): [{"name", "seed", "test_accuracy"}], each member alone.
+    members: list | None = None
 
     @classmethod
     def fields(cls) -> list[str]:

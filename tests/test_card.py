@@ -279,3 +279,26 @@ def test_the_release_models_card_matches_its_metrics():
     problems = check_card(RELEASE_MODEL)
     assert problems == [], "models/mnist-cnn/README.md differs from its metrics.json; re-render it with " \
                            "`python -m hub.card models/mnist-cnn`:\n" + "\n".join(problems)
+
+
+def test_an_ensembles_card_names_its_members_and_their_layers(tmp_path, metrics_a):
+    import dataclasses
+
+    from hub.card import architecture_from_config
+
+    members = [{"name": f"member_{i + 1}", "seed": 41 + i, "test_accuracy": acc}
+               for i, acc in enumerate((0.9951, 0.9948, 0.9957))]
+    card = build_model_card(dataclasses.replace(metrics_a, members=members))
+    assert "an ensemble of 3 networks" in card.text and "seeds 41, 42, 43" in card.text
+    assert "score\n  99.51%, 99.48%, 99.57% on the test set" in card.text
+    assert "ensemble" not in build_model_card(metrics_a).text  # one network: the usual recipe line
+
+    member = {"class_name": "Functional", "config": {"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 28, 28, 1]}},
+        {"class_name": "Dense", "config": {"units": 11, "activation": "softmax"}}]}}
+    config = {"class_name": "Functional", "config": {"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 28, 28, 1]}}, member, member, member,
+        {"class_name": "Average", "config": {}}]}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    rows = architecture_from_config(tmp_path / "config.json")
+    assert [r["type"] for r in rows] == ["InputLayer", "Dense", "Average of the 3 members' probabilities"]
