@@ -2,7 +2,7 @@
 
     python train.py                           # the default recipe (about 99.5% in minutes on a CPU)
     python train.py --preset fast             # 99% in a few minutes
-    python train.py --preset best             # the release model: three default networks averaged (~45 min)
+    python train.py --preset best             # three default networks averaged in one model (3x the default)
     python train.py --push-to-hub you/mnist-cnn
 
 Reads top to bottom: data, samples plot, model, training, evaluation, plots, model folder, push.
@@ -30,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--preset", choices=PRESETS, default="default",
                         help="training recipe (see hub/model.py): default = accurate in minutes, fast = 99%% in a few "
-                             "minutes, best = three default networks averaged (the release model), "
+                             "minutes, best = three default networks averaged, "
                              "classic = the Keras mnist_convnet example")
     parser.add_argument("--epochs", type=_positive_int, help="epochs (default: the preset's)")
     parser.add_argument("--batch-size", type=_positive_int, help="batch size (default: the preset's)")

@@ -100,10 +100,9 @@ def adapt_to_run_length(recipe: Recipe, train_samples: int) -> Recipe:
     11% test accuracy, answering "1" for everything, while the same weights were right 89% of the time
     with batch statistics. Two things only a short run meets:
     - BatchNorm's moving mean and variance start at 0 and 1 and take in each step with weight
-      (1 - momentum): at 0.9 they averaged over about 10 steps, the settled end of a full run but most
+      (1 - momentum): at 0.9 they average over about 10 steps, the settled end of a full run but most
       of a 24-step one, so they still held 8% of their starting values and described early weights.
-      The momentum is lowered until the window is a tenth of the run (at the default 0.99, runs of
-      1,000+ steps keep it).
+      The momentum is lowered until the window is a tenth of the run (runs of 100+ steps keep 0.9).
     - Augmentation guards against memorising images seen again and again; a single epoch sees each
       image once, so there it only slows learning (88-91% with it, 93% without, for that quick run).
     """
