@@ -20,7 +20,7 @@ def test_train_benchmark_times_a_whole_train_py_run_in_classic_epochs(tmp_path):
     assert 0 < run["fit_seconds"] < run["run_seconds"] and report["classic_epoch_seconds"] > 0
     assert report["classic_epoch_seconds"] == min(report["classic_epoch_measurements"])
     [row] = report["rows"]
-    assert row["run_c_ep"] == pytest.approx(run["run_seconds"] / report["classic_epoch_seconds"])
+    assert row["run_c_ep"] == pytest.approx(run["run_seconds"] / report["classic_epoch_seconds"], rel=1e-3)
     assert set(row["targets"]) == {"fit_c_ep", "accuracy_mean"}
     assert report["machine"]["bfloat16_speedup"] > 0
 

@@ -67,7 +67,8 @@ def test_model_tflite_matches_the_keras_model_at_every_batch_size(clf, keras_mod
     x = np.random.default_rng(2).random((40, 28, 28, 1), dtype=np.float32)
     expected = np.asarray(keras_model(x, training=False))
     for n in (1, 3, 16, 17, 40, 1):  # one thread, several threads, and back (interpreter resized each time)
-        np.testing.assert_allclose(clf.runtime(x[:n]), expected[:n], atol=1e-6)
+        # float32 in two runtimes: the same sums in another order differ by a few units in the last place
+        np.testing.assert_allclose(clf.runtime(x[:n]), expected[:n], rtol=1e-5, atol=1e-6)
 
 
 def test_litert_runtime_is_per_thread(clf, keras_model):
