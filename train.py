@@ -327,14 +327,9 @@ def _with_negatives(x_digits, y_digits, x_negatives):
 
 def _hardware() -> str:
     """A short description of the machine, for the model card ("where was this figure measured")."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from hub.machine import cpu_name
+
+    cpu = cpu_name()
     return f"{os.cpu_count()} CPU cores ({cpu}), no GPU" if not _has_gpu() else f"{cpu} with GPU"
 
 

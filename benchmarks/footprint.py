@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 import httpx
 
 from api import CLIENTS, IMAGE, CallError, HttpCaller, free_port, http_predict, run_clients
+from hub.machine import describe, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "footprint.json"
@@ -217,8 +217,7 @@ def run(args) -> dict:
             "startup_s": startup_s, "first_answer": answer["label"], "idle": idle, "requests": args.requests,
             "after_requests": after, "checkpoints": checkpoints, "rss_growth": growth, "targets": targets,
             "all_targets_met": all(t["met"] for t in targets.values()),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                        "load_avg_at_end": os.getloadavg()},
+            "machine": describe(),  # its load_avg: at the end of the run
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
@@ -244,7 +243,7 @@ def print_table(results: dict) -> None:
     print("largest packages: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in results["largest_packages_mb"]))
     verdict = "all targets met" if results["all_targets_met"] else "targets NOT met: " + ", ".join(
         k for k, v in t.items() if not v["met"])
-    print(f"\n{verdict}  ({results['machine']['cpus']} CPUs, load {results['machine']['load_avg_at_end']})")
+    print(f"\n{verdict}  ({summary(results['machine'])} at the end)")
 
 
 def main(argv=None) -> int:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from hub.machine import describe, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,8 +140,7 @@ def run(model_dir: Path, tiny: bool) -> dict:
         "model_dir": str(model_dir), "params": int(model.count_params()), "tiny": tiny,
         "sketch": "800x800 RGBA, black on opaque white (Gradio's Sketchpad composite); "
                   "'transparent': the same strokes on a transparent canvas", "batch_size": batch_size, "batch_data": data_name,
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": describe(),
         "software": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
@@ -150,6 +148,7 @@ def run(model_dir: Path, tiny: bool) -> dict:
 
 
 def print_table(results: dict) -> None:
+    print(f"machine: {summary(results['setup']['machine'])}")
     print(f"\nSingle image: {results['setup']['sketch']}; ms per image")
     print(f"  {'input':11} {'method':32} {'median':>8} {'p95':>8} {'x ours':>7}")
     for kind in ("numpy", "PIL", "transparent"):

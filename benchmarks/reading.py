@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from scipy import ndimage
 from hub.calibration import ECE_BINS, expected_calibration_error
 from hub.classifier import MnistClassifier
 from hub.data import load_mnist
+from hub.machine import describe, summary
 from hub.preprocess import NoDigitError, mnist_to_input, to_mnist
 
 if __package__:  # imported as benchmarks.reading (the tests, from the repository root)
@@ -414,7 +413,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
         "mnist_test": clean_row,
         "single_digits": single,
         "tradeoff_curve": tradeoff_curve(non_digit_scores, clean["not_a_digit"], single_scores, threshold),
-        "machine": machine(),
+        "machine": describe(),
         # wall and CPU seconds per part: on a shared machine the CPU time says what an idle one would take
         "seconds": {**timings, "total": _since(started)},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -462,20 +461,6 @@ def _target(value, goal, met, required=True) -> dict:
     return {"value": value, "target": goal, "met": bool(met), "required": required}
 
 
-def machine() -> dict:
-    """The CPU by name (from /proc/cpuinfo where there is one), its cores and the load, for the figures' context."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": name, "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "load_avg": [round(x, 2) for x in os.getloadavg()]}
-
-
 # ---------------------------------------------------------------------- output
 
 
@@ -486,7 +471,7 @@ def print_table(result: dict) -> None:
     print(f"{result['samples']} numbers per length and style, touching pairs and non-digits per style; "
           f"{result['digit_samples']} single digits per style; {result['mnist_test_count']} MNIST test digits")
     total = result["seconds"]["total"]
-    print(f"machine: {m['cpu']}, {m['cores']} cores, load {m['load_avg']}   "
+    print(f"machine: {summary(m)}   "
           f"total {total['wall']} s wall, {total['cpu']} s CPU")
     styles = result["styles"]
     print("\nSpaced numbers (gaps 0.2-0.6 digit height), exact %  [per-digit %]")

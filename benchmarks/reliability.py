@@ -26,7 +26,6 @@ import concurrent.futures
 import io
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -42,6 +41,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image, ImageDraw
+from hub.machine import summary
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "reliability.json"
@@ -883,7 +883,7 @@ def main(argv=None) -> int:
     probes["kill_at_startup"] = probe_kill_at_startup(model, work)
     print(f"  {probes['kill_at_startup']['result']}", flush=True)
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "machine": summary(),
         "mode": "quick" if args.quick else "full", "settings": settings, "model": str(source),
         "retention_s": RETENTION, "startup_s": round(startup, 1), "idle": idle, "probes": probes,
         "app_log_tail": log_tail,

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from hub.strokes import MNIST_STROKE, brush_mask, skeleton  # noqa: F401  (the pen model; re-exported)
+from hub.strokes import MNIST_STROKE, brush_mask  # noqa: F401  (the pen model; re-exported to the benchmarks)
 
 
 def _place(canvas_shape, mask_shape, rng, margin=10, corner=False):

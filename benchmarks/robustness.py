@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from hub.data import load_mnist
+from hub.machine import describe, summary
 from hub.preprocess import mnist_to_input, to_mnist
 
 if __package__:  # imported as benchmarks.robustness (the tests, from the repository root)
@@ -151,6 +152,7 @@ def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = No
                     "low_res_16px": f"clean test - {LOW_RES_16_TOLERANCE}, and >= naive",
                     "low_res_8px, low_res_12px": f">= {LOW_RES_FLOOR}, and >= naive",
                     "ruled_paper, heavy_ink": f">= {PAPER_TARGET}"},
+        "machine": describe(),  # ms/img depends on it
     }
     if examples:
         result["examples_png"] = str(save_examples(gallery, examples))
@@ -209,6 +211,7 @@ def save_examples(gallery, path: Path) -> Path:
 
 def print_table(result: dict) -> None:
     print(f"model: {result['model_dir']}   samples per style: {result['samples_per_style']}")
+    print(f"machine: {summary(result['machine'])}")
     print(f"clean test accuracy: {result['clean_test_accuracy']:.2f}% (10k)   "
           f"same digits, clean: {result['clean_subset_accuracy']:.2f}%")
     print(f"reference, same digits redrawn with a uniform brush and cropped ideally: "

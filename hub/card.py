@@ -72,6 +72,8 @@ def _size(n) -> str:
 
 
 def _value(v) -> str:
+    if v is None:  # e.g. the classic recipe's batchnorm_momentum: it has no BatchNorm
+        return "none"
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (dict, list, tuple)):

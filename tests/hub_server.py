@@ -42,7 +42,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import unquote
 
 WRITE_TOKEN = "hf_local_tester_write_token"
