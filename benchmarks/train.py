@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from hub.data import load_mnist, split_validation  # noqa: E402
+from hub.machine import describe, summary  # noqa: E402
 from hub.metrics import RunMetrics  # noqa: E402
 from hub.model import RECIPES  # noqa: E402
 from hub.preprocess import mnist_to_input  # noqa: E402
@@ -83,6 +83,8 @@ def whole_run(preset: str, seed: int, work_dir: Path, extra_args=()) -> dict:
         "recipe": preset, "seed": seed, "params": m.params, "epochs_run": m.epochs_run,
         "run_seconds": round(wall, 1), "fit_seconds": round(m.train_seconds, 1),
         "test_accuracy": m.test_accuracy, "members": m.members, "train_samples": m.train_samples,
+        # issue 11's other side of a recipe: how many validation non-digits its not_a_digit class declines
+        "val_non_digits_declined": (m.not_a_digit or {}).get("val_non_digits_declined"),
         "dtype_policy": m.hyperparameters.get("dtype_policy"), "model_folder": str(output_dir),
     }
 
@@ -103,6 +105,7 @@ def summarize(runs: list[dict], classic_epoch: float) -> list[dict]:
             "accuracy_mean": statistics.mean(accs),
             "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else None,
             "accuracy_min": min(accs), "accuracy_max": max(accs),
+            "val_non_digits_declined": _mean_or_none([r.get("val_non_digits_declined") for r in group]),
         }
         row["fit_c_ep"] = row["fit_seconds"] / classic_epoch
         row["run_c_ep"] = row["run_seconds"] / classic_epoch
@@ -114,14 +117,20 @@ def summarize(runs: list[dict], classic_epoch: float) -> list[dict]:
     return rows
 
 
+def _mean_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values else None
+
+
 def print_table(rows, classic_epoch):
     print(f"\n{'recipe':<8} {'seeds':>5} {'params':>8} {'epochs':>6} {'fit s':>7} {'fit/c.ep':>8} {'run s':>7} "
-          f"{'run/c.ep':>8}  {'test accuracy: mean ± sd (min-max)':<36}")
+          f"{'run/c.ep':>8}  {'test accuracy: mean ± sd (min-max)':<36} {'val non-digits declined':>23}")
     for r in rows:
         spread = "" if r["accuracy_std"] is None else f" ± {100 * r['accuracy_std']:.2f}"
         acc = f"{r['accuracy_mean']:.2%}{spread} ({r['accuracy_min']:.2%}-{r['accuracy_max']:.2%})"
+        declined = "-" if r["val_non_digits_declined"] is None else f"{r['val_non_digits_declined']:.1%}"
         print(f"{r['recipe']:<8} {len(r['seeds']):>5} {r['params']:>8,} {r['epochs']:>6.1f} {r['fit_seconds']:>7.0f} "
-              f"{r['fit_c_ep']:>8.1f} {r['run_seconds']:>7.0f} {r['run_c_ep']:>8.1f}  {acc:<36}")
+              f"{r['fit_c_ep']:>8.1f} {r['run_seconds']:>7.0f} {r['run_c_ep']:>8.1f}  {acc:<36} {declined:>23}")
     print(f"c.ep: one epoch of the classic recipe in float32 over 55,000 images, {classic_epoch:.1f} s in this run; "
           f"run: the whole `python train.py` command")
     for r in rows:
@@ -134,19 +143,7 @@ def print_table(rows, classic_epoch):
 
 def machine() -> dict:
     """The CPU every figure was measured on, with what decides bfloat16 (flags, and the measured speed-up)."""
-    cpu, flags = platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "avx512f": "avx512f" in flags,
-            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags,
-            "bfloat16_speedup": round(measured_bfloat16_speedup(), 2),
-            "platform": platform.platform(), "python": platform.python_version(), "keras": keras.__version__}
+    return {**describe(), "bfloat16_speedup": round(measured_bfloat16_speedup(), 2), "keras": keras.__version__}
 
 
 def main(argv=None):
@@ -161,8 +158,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     host = machine()
-    print(f"CPU: {host['cpu']}, {host['cores']} cores; AVX512-BF16 {host['avx512_bf16']}, AMX {host['amx_bf16']}; "
-          f"measured bfloat16 speed-up {host['bfloat16_speedup']}x", flush=True)
+    print(f"CPU: {summary(host)}; measured bfloat16 speed-up {host['bfloat16_speedup']}x", flush=True)
     print("== yardstick: the classic recipe in float32, 2 epochs", flush=True)
     yardstick = [classic_epoch_seconds(2000 if args.tiny else None)]
     print(f"one classic epoch: {yardstick[0]:.2f} s", flush=True)

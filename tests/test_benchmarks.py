@@ -23,6 +23,8 @@ def test_train_benchmark_times_a_whole_train_py_run_in_classic_epochs(tmp_path):
     assert row["run_c_ep"] == pytest.approx(run["run_seconds"] / report["classic_epoch_seconds"], rel=1e-3)
     assert set(row["targets"]) == {"fit_c_ep", "accuracy_mean"}
     assert report["machine"]["bfloat16_speedup"] > 0
+    assert 0 <= run["val_non_digits_declined"] <= 1  # read from the run's metrics.json
+    assert row["val_non_digits_declined"] == run["val_non_digits_declined"]
 
 
 def test_summary_checks_the_targets_over_seeds():
@@ -36,6 +38,9 @@ def test_summary_checks_the_targets_over_seeds():
     targets = row["targets"]
     assert targets["run_c_ep"]["met"] and targets["accuracy_mean"]["met"]
     assert not targets["accuracy_min"]["met"]  # 99.49% < 99.5%: one seed below the floor fails the recipe
+    assert row["val_non_digits_declined"] is None  # runs that recorded none
+    runs[0]["val_non_digits_declined"], runs[1]["val_non_digits_declined"] = 0.9, 0.8
+    assert train_benchmark.summarize(runs, classic_epoch=10.0)[0]["val_non_digits_declined"] == pytest.approx(0.85)
 
 
 def test_inference_benchmark_runs(model_dir, tmp_path):
