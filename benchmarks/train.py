@@ -1,7 +1,7 @@
 """Training benchmark: whole `python train.py` runs of our presets, timed against the classic Keras recipe.
 
     python benchmarks/train.py                              # the yardstick, fast, and default over seeds 0, 1, 2
-    python benchmarks/train.py --recipes best               # the release model's preset (about 45 min here)
+    python benchmarks/train.py --recipes best               # the release model's preset (about 75 min here)
     python benchmarks/train.py --tiny                       # a quick check that it runs
 
 Seconds depend on the machine, so every time is also given in *classic epochs*: the seconds of one epoch of the

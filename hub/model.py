@@ -36,7 +36,8 @@ class Recipe:
     augment: dict = field(default_factory=dict)  # max shift (fraction), rotation (fraction of 2*pi), zoom
     early_stopping_patience: int = 3
     validation_size: int = 5000
-    # "auto": bfloat16 compute where the CPU does it natively (AVX512-BF16/AMX), else float32
+    # "auto": mixed bfloat16 where a timed convolution step runs clearly faster in it here, else float32
+    # (hub.training.precision_policy)
     precision: str = "auto"
     # BatchNorm's moving statistics average over about 1 / (1 - momentum) steps; short runs lower it
     # (hub.training.adapt_to_run_length). None: the architecture has no BatchNorm.
