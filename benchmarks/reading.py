@@ -34,6 +34,7 @@ import argparse
 import io
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +236,17 @@ def number_rows(items) -> dict:
             "ms_median": round(float(np.median([t for _, _, t in items])) * 1000, 1)}
 
 
+def by_detail(outcomes: dict) -> dict:
+    """{kind: {detail: declined %, count and the numbers most often read instead}} from (declined, number)
+    outcomes: which families of non-digits the model takes for digits, and for which."""
+    rows = {}
+    for (kind, detail), items in sorted(outcomes.items()):
+        read_as = Counter(number for declined, number in items if not declined and number)
+        rows.setdefault(kind, {})[detail] = {"count": len(items), "declined_pct": _pct(np.mean([d for d, _ in items])),
+                                             "read_as": dict(read_as.most_common(3))}
+    return rows
+
+
 def _pct(fraction) -> float:
     return round(float(fraction) * 100, 2)
 
@@ -372,9 +384,9 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
 
     # 4. Non-digits, one symbol per image, in the number styles (the same symbols in each style).
     t0 = _clock()
-    negatives, kinds = make_benchmark_negatives(samples, seed)
+    negatives, kinds, details = make_benchmark_negatives(samples, seed)
     clean_negatives = probabilities(clf, mnist_to_input(negatives))["not_a_digit"]
-    non_digit, non_digit_scores, kind_declined = {}, [], {}
+    non_digit, non_digit_scores, kind_declined, detail_outcomes = {}, [], {}, {}
     for name in styles:
         style_rng = np.random.default_rng([seed, _style_seed(name), 1])
         readings = [read(clf, STYLES[name](symbol, style_rng))[0] for symbol in negatives]
@@ -383,8 +395,9 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
         non_digit[name] = {"count": len(readings), "declined_pct": _pct(declined.mean()),
                            "no_digit_pct": _pct(np.mean([r["status"] in ("no_digit", "error") for r in readings])),
                            "read_as_digits_pct": _pct(np.mean([r["status"] == "ok" for r in readings]))}
-        for kind, d in zip(kinds, declined):
+        for kind, detail, d, r in zip(kinds, details, declined, readings):
             kind_declined.setdefault(kind, []).append(d)
+            detail_outcomes.setdefault((kind, detail), []).append((bool(d), r["number"] if r["status"] == "ok" else ""))
     non_digit_scores = np.concatenate(non_digit_scores) if non_digit_scores else np.zeros(0)
     timings["non_digits"] = _since(t0)
 
@@ -409,6 +422,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
                        "by_style": non_digit,
                        "by_kind": {k: {"count": len(v), "declined_pct": _pct(np.mean(v))}
                                    for k, v in sorted(kind_declined.items())},
+                       "by_detail": by_detail(detail_outcomes),
                        "clean_28x28_declined_pct": _pct(clf.declines(clean_negatives).mean())},
         "mnist_test": clean_row,
         "single_digits": single,
@@ -495,6 +509,11 @@ def print_table(result: dict) -> None:
           + ", ".join(f"{s} {r['declined_pct']:.1f}" for s, r in nd["by_style"].items())
           + f"; clean 28x28 {nd['clean_28x28_declined_pct']:.1f}")
     print("  by kind: " + ", ".join(f"{k} {r['declined_pct']:.1f}" for k, r in nd["by_kind"].items()))
+    for kind, rows in nd.get("by_detail", {}).items():
+        print(f"  {kind}: " + ", ".join(
+            f"{detail} {r['declined_pct']:.0f}"
+            + (f" (else {'/'.join(r['read_as'])})" if r["read_as"] and r["declined_pct"] < 90 else "")
+            for detail, r in rows.items()))
     mt = result["mnist_test"]
     print(f"\nSingle digits{'':<11}{'old %':>8}{'read %':>8}{'loss':>7}{'declined %':>11}{'(old path)':>11}"
           f"{'ECE T=1 %':>10}{'ECE cal %':>10}{'ms':>7}")

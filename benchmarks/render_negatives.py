@@ -38,16 +38,19 @@ SCRIBBLES = ("wandering_pen", "loops")
 SHAPES = ("heart", "arrow", "smiley", "house", "check_mark", "spiral", "cloud", "lightning", "moon")
 
 
-def make_benchmark_negatives(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """`count` non-digits, uint8 (count, 28, 28) in MNIST form, and the kind of each ("letters", "scribbles",
-    "shapes", in turn: equal thirds). The same for the same seed."""
+def make_benchmark_negatives(count: int, seed: int) -> tuple[np.ndarray, list[str], list[str]]:
+    """`count` non-digits, uint8 (count, 28, 28) in MNIST form, the kind of each ("letters", "scribbles",
+    "shapes", in turn: equal thirds) and what each is within its kind (the font family, the scribble's pen, the
+    shape's name: where the declines fail). The same for the same seed."""
     rng = np.random.default_rng(seed)
     names = list(NEGATIVE_KINDS)
     kinds = [names[i % len(names)] for i in range(count)]
     images = np.empty((count, 28, 28), np.uint8)
+    details = []
     for i, kind in enumerate(kinds):
-        images[i] = NEGATIVE_KINDS[kind](rng)
-    return images, kinds
+        images[i], detail = NEGATIVE_KINDS[kind](rng)
+        details.append(detail)
+    return images, kinds, details
 
 
 def font_folder() -> Path:
@@ -56,8 +59,9 @@ def font_folder() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def letter(rng) -> np.ndarray:
-    """A letter or symbol in a STIX or Computer Modern font, rotated up to 20 degrees, stretched 0.8-1.25x."""
+def letter(rng) -> tuple[np.ndarray, str]:
+    """A letter or symbol in a STIX or Computer Modern font, rotated up to 20 degrees, stretched 0.8-1.25x; and
+    the font family."""
     name = BENCHMARK_FONTS[int(rng.integers(len(BENCHMARK_FONTS)))]
     chars = STIX_CHARACTERS if name in STIX_FONTS else CM_CHARACTERS
 
@@ -71,7 +75,7 @@ def letter(rng) -> np.ndarray:
         image = image.rotate(rng.uniform(-20, 20), Image.Resampling.BILINEAR, expand=True)
         return Image.fromarray(255 - np.asarray(image))
 
-    return mnist_form(draw, rng)
+    return mnist_form(draw, rng), "STIX" if name in STIX_FONTS else "Computer Modern"
 
 
 @lru_cache(maxsize=128)
@@ -79,17 +83,19 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_folder() / name), size)
 
 
-def scribble(rng) -> np.ndarray:
+def scribble(rng) -> tuple[np.ndarray, str]:
     """A wandering pen: a line whose heading swings around a drift direction, with a wandering amplitude and
     pace (waves where it swings little, loops where it swings past half a turn), or a regular looped stroke
     (a prolate trochoid: "llll" or "eeee" written without lifting the pen).
 
     Both drift across the page, so a loop never closes on itself alone (a free random walk curls into 6s,
-    8s and 9s, which a person would read as digits).
+    8s and 9s, which a person would read as digits). Returns the image and which of the two pens drew it.
     """
+    pen = []  # the kind of the last drawing (mnist_form draws again when a drawing finds no ink)
 
     def draw(rng):
-        if rng.random() < 0.6:
+        pen.append(SCRIBBLES[0] if rng.random() < 0.6 else SCRIBBLES[1])
+        if pen[-1] == SCRIBBLES[0]:
             path = _wandering_pen(rng)
         else:
             loops = rng.uniform(2.0, 5.0)
@@ -99,7 +105,8 @@ def scribble(rng) -> np.ndarray:
             path = _turn(path, rng.uniform(-0.4, 0.4))
         return _draw([path], width=_width(rng))
 
-    return mnist_form(draw, rng)
+    image = mnist_form(draw, rng)
+    return image, pen[-1]
 
 
 def _wandering_pen(rng) -> np.ndarray:
@@ -117,10 +124,11 @@ def _wandering_pen(rng) -> np.ndarray:
             return path
 
 
-def shape(rng) -> np.ndarray:
-    """A doodle: heart, arrow, smiley, house, check mark, spiral, cloud, lightning bolt or crescent moon."""
+def shape(rng) -> tuple[np.ndarray, str]:
+    """A doodle: heart, arrow, smiley, house, check mark, spiral, cloud, lightning bolt or crescent moon; and its
+    name."""
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
-    return mnist_form(lambda rng: _draw(*_SHAPE_DRAWERS[kind](rng), width=_width(rng)), rng)
+    return mnist_form(lambda rng: _draw(*_SHAPE_DRAWERS[kind](rng), width=_width(rng)), rng), kind
 
 
 NEGATIVE_KINDS = {"letters": letter, "scribbles": scribble, "shapes": shape}

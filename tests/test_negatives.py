@@ -46,12 +46,15 @@ from benchmarks import render_negatives  # noqa: E402
 
 
 def test_benchmark_negatives_are_mnist_form_in_equal_thirds_and_deterministic():
-    images, kinds = render_negatives.make_benchmark_negatives(12, seed=5)
+    images, kinds, details = render_negatives.make_benchmark_negatives(12, seed=5)
     assert images.shape == (12, 28, 28) and images.dtype == np.uint8
     assert is_mnist_form(images.astype(np.float32) / 255.0).all()
     assert {kind: kinds.count(kind) for kind in set(kinds)} == {"letters": 4, "scribbles": 4, "shapes": 4}
-    again, kinds_again = render_negatives.make_benchmark_negatives(12, seed=5)
-    assert np.array_equal(images, again) and kinds == kinds_again
+    again, kinds_again, details_again = render_negatives.make_benchmark_negatives(12, seed=5)
+    assert np.array_equal(images, again) and kinds == kinds_again and details == details_again
+    families = {"letters": {"STIX", "Computer Modern"}, "scribbles": set(render_negatives.SCRIBBLES),
+                "shapes": set(render_negatives.SHAPES)}
+    assert all(detail in families[kind] for kind, detail in zip(kinds, details)), list(zip(kinds, details))
     assert not np.array_equal(images[:3], render_negatives.make_benchmark_negatives(3, seed=6)[0])
     assert not any(negatives.is_vertical_line(image) for image in images)
 
@@ -59,8 +62,9 @@ def test_benchmark_negatives_are_mnist_form_in_equal_thirds_and_deterministic():
 def test_each_benchmark_kind_draws_one_mnist_digit_sized_image():
     rng = np.random.default_rng(0)
     for kind, draw in render_negatives.NEGATIVE_KINDS.items():
-        image = draw(rng)
+        image, detail = draw(rng)
         assert image.shape == (28, 28) and image.dtype == np.uint8, kind
+        assert isinstance(detail, str) and detail, kind
 
 
 def test_benchmark_characters_leave_out_digit_lookalikes():
