@@ -3,6 +3,7 @@ running the scripts, not by tests)."""
 
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks import inference
@@ -58,3 +59,28 @@ def test_api_benchmark_runs_against_the_do_nothing_app(model_dir, tmp_path):
     result = json.loads(output.read_text())
     assert set(result["targets"]) >= {"dropped"} and result["targets"]["dropped"]["value"] == 0
     assert result["app"]["startup_s"] > 0 and result["noop"]["startup_s"] > 0
+
+
+def test_feature_distance_is_mahalanobis_to_the_nearest_class():
+    from benchmarks.decline_methods import FeatureGaussians
+
+    rng = np.random.default_rng(0)
+    # two classes, spread 10x wider along the first axis than along the second
+    features = np.concatenate([rng.normal([0, 0], [10, 1], (4000, 2)), rng.normal([100, 0], [10, 1], (4000, 2))])
+    labels = np.repeat([0, 1], 4000)
+    gaussians = FeatureGaussians(features, labels)
+    d = gaussians.distance(np.array([[0.0, 0.0], [100.0, 0.0], [20.0, 0.0], [0.0, 2.0], [50.0, 0.0]]))
+    assert d[0] < 0.1 and d[1] < 0.1  # at either class mean
+    assert d[2] == pytest.approx(2.0, abs=0.15) and d[3] == pytest.approx(2.0, abs=0.15)  # two spreads away
+    assert d[4] == pytest.approx(5.0, abs=0.3)  # halfway: five spreads from both
+
+
+def test_decline_ceiling_respects_the_digit_budget():
+    from benchmarks.decline_methods import ceiling
+
+    digits = {"a": (np.linspace(0, 0.5, 1000), np.zeros(1000))}  # P(not a digit) from 0 to 0.5
+    negatives = (np.linspace(0.3, 1.0, 100), np.zeros(100))
+    best = ceiling(digits, negatives, np.round(np.arange(0.05, 1.0, 0.05), 2), [np.inf], lambda q, d, a, b: q >= a)
+    # 0.5 declines one digit in 1000 (0.1%), within the 1% budget; 0.45 would decline 10%
+    assert best["thresholds"][0] == 0.5 and best["worst_digit_set_pct"] <= 1.0
+    assert best["non_digits_pct"] == pytest.approx(100 * np.mean(negatives[0] >= 0.5), abs=0.1)
