@@ -9,8 +9,9 @@ from a wandering pen (a heading that swings around a drift) and looped cursive-l
 houses, check marks, spirals, clouds, lightning bolts and moons. The same digit-like characters are left
 out (`hub.negatives.EXCLUDED_CHARACTERS`), as are circles and lone near-vertical strokes.
 
-Each generator takes a numpy Generator and returns a (28, 28) uint8 white-on-black image: a drawing made
-black on white, then put through `hub.preprocess.to_mnist` (the same preprocessing the app applies).
+Each generator takes a numpy Generator and returns a (28, 28) uint8 white-on-black image (a drawing made
+black on white, then put through `hub.preprocess.to_mnist`, the same preprocessing the app applies) and what
+it drew within its kind (font family, pen, shape name), so that the benchmark can say which families it misses.
 """
 
 from __future__ import annotations
