@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     from hub.metrics import RunMetrics
     from hub.model import RECIPES, ensemble_members
     from hub.preprocess import mnist_to_input
-    from hub.training import adapt_to_run_length, precision_policy, train
+    from hub.training import adapt_to_run_length, kept_epoch, precision_policy, train
 
     # Fail before training, not after, if the push could not succeed.
     if args.push_to_hub:
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     # ------------------------------------------------------------------------- evaluation
     x_test = mnist_to_input(mnist.x_test)
     result = evaluate.evaluate(model, x_test, mnist.y_test)
-    best_epoch = int(np.argmin(history["val_loss"]))  # the epoch whose weights early stopping kept
+    best_epoch = kept_epoch(recipe, history)
     print(f"\nTest accuracy {result.metrics['test_accuracy']:.2%}, loss {result.metrics['test_loss']:.4f} "
           f"on {len(x_test):,} images")
     print(classification_report(result.labels, result.predictions, digits=4))

@@ -34,7 +34,7 @@ class RunMetrics:
     val_samples: int
     train_samples: int
     epochs_run: int
-    best_epoch: int  # 1-based: the epoch with the lowest validation loss, whose weights were kept
+    best_epoch: int  # 1-based: the epoch whose weights early stopping kept (hub.training.kept_epoch)
     epoch_seconds: list
     train_seconds: float
     total_seconds: float  # the whole run except writing the card

@@ -215,6 +215,21 @@ def _train_ensemble(recipe, x_train, y_train, x_val, y_val, seed, verbose, callb
     return build_ensemble(members), mean_history, elapsed
 
 
+def watched_from(recipe: Recipe) -> int:
+    """The first epoch (0-based) whose validation loss early stopping compares."""
+    return recipe.epochs // 2 if recipe.schedule == "one-cycle" else 0
+
+
+def kept_epoch(recipe: Recipe, history: dict) -> int:
+    """The epoch (0-based) whose weights early stopping kept: the lowest validation loss among the watched ones.
+
+    (Not the lowest of all: an early epoch, before the watch began, can have a lower loss than the weights kept.)
+    """
+    losses = history["val_loss"]
+    start = min(watched_from(recipe), len(losses) - 1)
+    return start + int(np.argmin(losses[start:]))
+
+
 def _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks):
     model = build_model(recipe.architecture, recipe.batchnorm_momentum)
     train_ds = make_dataset(x_train, y_train, recipe, seed, training=True)
@@ -238,7 +253,7 @@ def _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks):
             # Around a one-cycle schedule's peak the validation loss jumps (0.12 -> 0.32 -> 0.20 at epochs 4-6
             # of the default recipe) and would stop the run at epoch 7 with epoch 4's weights; only the second
             # half, where the rate decays, is watched.
-            start_from_epoch=recipe.epochs // 2 if recipe.schedule == "one-cycle" else 0,
+            start_from_epoch=watched_from(recipe),
             verbose=1,
         ),
     ]

@@ -8,7 +8,7 @@ import pytest
 from hub import data
 from hub.model import RECIPES, build_model
 from hub.preprocess import mnist_to_input
-from hub.training import adapt_to_run_length, train
+from hub.training import adapt_to_run_length, kept_epoch, train
 
 FULL_TRAINING_SET = 55_000  # 60,000 minus the 5,000 validation images
 
@@ -80,3 +80,14 @@ def test_precision_auto_is_chosen_by_measuring(monkeypatch):
     assert training.precision_policy("float32") == "float32"
     with pytest.raises(ValueError, match="precision must be"):
         training.precision_policy("float16")
+
+
+def test_the_kept_epoch_is_the_best_of_those_early_stopping_watched():
+    """A 14-epoch one-cycle run watches epochs 8-14: a lower loss at epoch 5 is not what was kept (a run printed
+    "best epoch 5" while early stopping restored epoch 9)."""
+    recipe = dataclasses.replace(RECIPES["default"], epochs=14)
+    losses = [0.20, 0.13, 0.11, 0.10, 0.08, 0.09, 0.13, 0.15, 0.12, 0.12, 0.14, 0.15]
+    assert kept_epoch(recipe, {"val_loss": losses}) == 8  # 0-based: epoch 9
+    constant = dataclasses.replace(RECIPES["classic"], epochs=12)
+    assert kept_epoch(constant, {"val_loss": losses}) == 4  # watched from the start
+    assert kept_epoch(recipe, {"val_loss": [0.3, 0.2]}) == 1  # a run cut short still names an epoch it ran
