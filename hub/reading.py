@@ -12,7 +12,8 @@ One cluster on the image reads through the very same steps as `to_mnist` (the sa
 28x28 crop and the same answer as /predict), at about the same cost; a finer map is built only for numbers.
 
 Status: "no_digit" when nothing is drawn, "not_a_digit" when the model's calibrated P(not_a_digit) for any symbol
-reaches the model's decline threshold (a model without that class never declines), else "ok".
+reaches the model's decline threshold (a model without that class never declines) or a symbol has separate marks
+inside a closed loop (a face: no digit has those, and the model read drawn faces as a confident "0"), else "ok".
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from hub.images import MAX_ASPECT
 from hub.preprocess import COARSE_SIDE, InkMap, NoDigitError, coarse_factor, load_image
@@ -43,15 +45,19 @@ CUT_MARGIN = 0.25  # cuts leave each part at least this many group heights wide
 CUT_CANDIDATES = 4  # low-ink columns tried per cut
 EDGE_SCORE = 0.25  # beside a number, ink on the image edge the model declines or reads this poorly is no digit of it
 EDGE_BAND = 0.3  # ... and such ink is cut to the rows of its nearest digit, +- this share of its height
+INSIDE = 0.9  # a stroke with this share of its ink in another stroke's closed loop is a mark inside that loop
 ROUND = 4  # decimals in to_dict()
 
 STATUS_OK, STATUS_NO_DIGIT, STATUS_NOT_A_DIGIT = "ok", "no_digit", "not_a_digit"
+# Why a reading is "not_a_digit": the model's P(not a digit) reached its threshold, or a symbol has marks inside a loop
+REASON_MODEL, REASON_MARKS_INSIDE = "model", "marks_inside_a_loop"
 
 
 @dataclass(frozen=True)
 class DigitReading:
     """One symbol of the number: its digit, calibrated confidence, box (x0, y0, x1, y1) in the input image's pixels
-    (x1, y1 exclusive), the 3 most probable digits and the calibrated P(not a digit)."""
+    (x1, y1 exclusive), the 3 most probable digits and the calibrated P(not a digit) (1 for a symbol with marks
+    inside a closed loop)."""
 
     digit: str
     confidence: float
@@ -72,6 +78,9 @@ class NumberReading:
     `number` is the digits left to right, "" unless `status` is "ok". `confidence` is, for "ok", the product of
     the digits' confidences (the probability that all are right); for "not_a_digit", the highest P(not a digit)
     among the symbols; 0 for "no_digit". `crops` (n, 28, 28) float32 are what the model saw, one per symbol.
+    `reason`, for "not_a_digit" only (and then in `to_dict()`): "model" (its P(not a digit) reached the threshold)
+    or "marks_inside_a_loop" (a symbol has separate marks inside a closed loop, as a face has; its P(not a digit)
+    is then 1).
     """
 
     number: str
@@ -79,10 +88,14 @@ class NumberReading:
     confidence: float
     digits: list[DigitReading]
     crops: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.float32), repr=False)
+    reason: str = ""
 
     def to_dict(self) -> dict:
-        return {"number": self.number, "status": self.status, "confidence": round(self.confidence, ROUND),
-                "digits": [d.to_dict() for d in self.digits]}
+        reply = {"number": self.number, "status": self.status, "confidence": round(self.confidence, ROUND),
+                 "digits": [d.to_dict() for d in self.digits]}
+        if self.reason:
+            reply["reason"] = self.reason
+        return reply
 
 
 def read_number(clf, image) -> NumberReading:
@@ -117,8 +130,12 @@ def read_number(clf, image) -> NumberReading:
     # not read as a confident digit, the other ways to read them (a second call).
     wholes = [whole if whole is not None else (ink, cluster) for cluster in clusters]
     crops, probabilities, not_a_digit, score = _classify(clf, wholes)
+    # A symbol with marks inside a closed loop is no digit, whatever the model says; it is one symbol, not cut.
+    inside = [_marks_inside_a_loop(m_ink, m) for m_ink, m in wholes]
+    not_a_digit = np.where(inside, 1.0, not_a_digit).astype(np.float32)
+    score = np.where(inside, 0.0, score)
     symbols = []  # (map, mask, crop, digit probabilities, P(not a digit)) left to right
-    unsure = [k for k in range(len(clusters)) if score[k] < SURE]  # a confident digit is not cut
+    unsure = [k for k in range(len(clusters)) if score[k] < SURE and not inside[k]]  # a confident digit is not cut
     options = {k: _options(ink, clusters[k])[1:] for k in unsure}
     parts = [(ink, m) for k in unsure for option in options[k] for m in option]
     if parts:
@@ -157,7 +174,33 @@ def read_number(clf, image) -> NumberReading:
         symbols = [(m_ink, m, c, p, q) for (m_ink, m), c, p, q in zip(again, crops3, probabilities3, not_a_digit3)]
     boxes = [_scaled(m_ink.box(m), scale) for m_ink, m, *_ in symbols]
     return _reading(clf, np.stack([s[3] for s in symbols]), np.array([s[4] for s in symbols]), boxes,
-                    np.stack([s[2] for s in symbols]))
+                    np.stack([s[2] for s in symbols]), marks_inside=any(inside))
+
+
+def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:
+    """Whether one stroke of the symbol lies inside the closed loop of another (a face's eyes and mouth, a target's
+    rings). The loops of 0, 6, 8 and 9 are empty, so a model trained on digits and a few kinds of non-digit may
+    read a face as a confident "0": this rule declines it. Loops touching the image edge do not count: on an image
+    mostly covered by ink, the paper takes the part of the ink, and its holes are the digit's own."""
+    ids = np.unique(ink.labels[mask])
+    ids = ids[ids > 0]
+    if len(ids) < 2:
+        return False
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    labels, inked = ink.labels[window], mask[window]
+    for outer in ids:
+        if ink.edge[outer - 1]:
+            continue
+        own = (labels == outer) & inked
+        loop = ndimage.binary_fill_holes(own) & ~own
+        if not loop.any():
+            continue
+        for mark in ids[ids != outer]:
+            ink_of_mark = (labels == mark) & inked
+            if np.count_nonzero(loop & ink_of_mark) >= INSIDE * np.count_nonzero(ink_of_mark):
+                return True
+    return False
 
 
 def _touches_edge(ink: InkMap, mask: np.ndarray) -> bool:
@@ -201,15 +244,17 @@ def _score(probabilities: np.ndarray, not_a_digit):
     return probabilities.max(axis=-1) * (1.0 - not_a_digit)
 
 
-def _reading(clf, probabilities, not_a_digit, boxes, crops) -> NumberReading:
+def _reading(clf, probabilities, not_a_digit, boxes, crops, marks_inside: bool = False) -> NumberReading:
     labels = clf.digit_labels
     digits = []
     for p, q, box in zip(probabilities, not_a_digit, boxes):
         order = np.argsort(-p, kind="stable")[:3]
         digits.append(DigitReading(digit=labels[order[0]], confidence=float(p[order[0]]), box=box,
                                    top3=[(labels[i], float(p[i])) for i in order], not_a_digit=float(q)))
+    if marks_inside:
+        return NumberReading("", STATUS_NOT_A_DIGIT, 1.0, digits, crops, reason=REASON_MARKS_INSIDE)
     if clf.declines(not_a_digit).any():
-        return NumberReading("", STATUS_NOT_A_DIGIT, float(np.max(not_a_digit)), digits, crops)
+        return NumberReading("", STATUS_NOT_A_DIGIT, float(np.max(not_a_digit)), digits, crops, reason=REASON_MODEL)
     return NumberReading("".join(d.digit for d in digits), STATUS_OK,
                          float(np.prod([d.confidence for d in digits])), digits, crops)
 

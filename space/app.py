@@ -50,6 +50,8 @@ UPLOAD_HINT = "Upload, paste or photograph a digit or a number"
 NOT_A_DIGIT = "Not a digit"
 NOT_A_DIGIT_TEXT = ("This doesn't look like a digit. The model reads the digits 0–9 and numbers made of them; "
                     "letters, shapes and scribbles are declined rather than guessed.")
+MARKS_INSIDE_TEXT = ("This doesn't look like a digit: it has separate marks inside a closed loop, as a face does, and "
+                     "no digit has those. Draw the digits 0–9 one by one, side by side.")
 MAX_BATCH = serving.MAX_BATCH  # images per /predict_batch call
 MAX_FILE_SIZE = 25 * 1024 * 1024  # bytes per uploaded file (25 MB)
 DELETE_CACHE = (60, 600)  # every 60 s Gradio deletes uploads and cached files older than 600 s (all at shutdown)
@@ -211,7 +213,8 @@ def shown_reading(reading: dict, crops: np.ndarray, hint: str):
     if status == "no_digit":
         return f"{hint} — no digit found", "", None
     if status == "not_a_digit":
-        return NOT_A_DIGIT, f'<p class="declined">{html.escape(NOT_A_DIGIT_TEXT)}</p>', seen
+        text = MARKS_INSIDE_TEXT if reading.get("reason") == "marks_inside_a_loop" else NOT_A_DIGIT_TEXT
+        return NOT_A_DIGIT, f'<p class="declined">{html.escape(text)}</p>', seen
     if len(digits) == 1:
         return {top["digit"]: top["confidence"] for top in digits[0]["top3"]}, "", seen
     tiles = "".join(f'<span class="digit"><b>{html.escape(d["digit"])}</b><small>{d["confidence"]:.0%}</small></span>'

@@ -423,6 +423,31 @@ def test_a_drawn_letter_is_not_a_digit(release_client, tmp_path):
     assert (reading["status"], reading["number"]) == ("not_a_digit", ""), reading
 
 
+def drawn_face(size=(560, 280)) -> Image.Image:
+    """A smiley drawn with the canvas brush: a circle, two eyes and a mouth (the release model alone reads it "0")."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    x, y, r = size[0] // 2, size[1] // 2, 110
+    draw.ellipse((x - r, y - r, x + r, y + r), outline=0, width=16)
+    for dx in (-40, 40):
+        draw.line([(x + dx, y - 50), (x + dx, y - 20)], fill=0, width=16)
+    draw.arc((x - 60, y - 30, x + 60, y + 65), 20, 160, fill=0, width=16)
+    return image
+
+
+def test_a_drawn_face_is_not_a_digit_and_the_page_says_why(release_client, app_module, tmp_path):
+    path = tmp_path / "face.png"
+    drawn_face().save(path)
+    reading = read_number(release_client, path)
+    assert (reading["status"], reading["number"], reading["reason"]) == ("not_a_digit", "", "marks_inside_a_loop")
+    label, html_text, seen = app_module.shown_reading(reading, np.zeros((1, 28, 28), np.float32), "hint")
+    assert label == app_module.NOT_A_DIGIT and "marks inside a closed loop" in html_text and seen is not None
+    letter = {"number": "", "status": "not_a_digit", "confidence": 0.99, "digits": [], "reason": "model"}
+    assert "marks inside" not in app_module.shown_reading(letter, np.zeros((0, 28, 28)), "hint")[1]
+
+
 # --------------------------------------------------------------------------- issue 14: /predict_batch
 
 

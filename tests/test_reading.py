@@ -104,10 +104,61 @@ def test_a_symbol_the_model_calls_not_a_digit_declines_the_reading():
     assert declined.status == "not_a_digit" and declined.number == ""
     assert declined.confidence == pytest.approx(0.9, abs=1e-6)
     assert declined.digits[0].not_a_digit == pytest.approx(0.9, abs=1e-6)
-    assert declined.to_dict()["number"] == ""
+    assert declined.to_dict()["number"] == "" and declined.to_dict()["reason"] == "model"
     accepted = _v2_classifier(0.1).read_number(_seven())
     assert accepted.status == "ok" and accepted.number == "3"
     assert accepted.digits[0].confidence == pytest.approx(0.99, abs=1e-5)  # renormalised over the digits
+
+
+def _drawing(*shapes, size=400, width=14):
+    """Black strokes on white: ("ellipse" | "line" | "arc", coordinates in 0..1 of the canvas)."""
+    image = Image.new("L", (size, size), 255)
+    draw = ImageDraw.Draw(image)
+    for kind, xy in shapes:
+        xy = [v * size for v in xy]
+        if kind == "ellipse":
+            draw.ellipse(xy, outline=0, width=width)
+        elif kind == "arc":
+            draw.arc(xy, 20, 160, fill=0, width=width)
+        else:
+            draw.line(xy, fill=0, width=width, joint="curve")
+    return image
+
+
+FACE = (("ellipse", (0.15, 0.15, 0.85, 0.85)), ("line", (0.37, 0.33, 0.37, 0.43)), ("line", (0.63, 0.33, 0.63, 0.43)),
+        ("arc", (0.3, 0.35, 0.7, 0.7)))
+
+
+def test_a_face_is_not_a_digit_whatever_the_model_says(clf):
+    """A closed loop with marks inside: the release model read drawn faces as a confident "0"."""
+    for model in (clf, _v2_classifier(0.0)):  # the stand-in calls every symbol a sure "3"
+        reading = model.read_number(_drawing(*FACE))
+        assert (reading.status, reading.number, reading.reason) == ("not_a_digit", "", "marks_inside_a_loop")
+        assert len(reading.digits) == 1 and reading.digits[0].not_a_digit == 1.0 and reading.confidence == 1.0
+        assert reading.to_dict()["reason"] == "marks_inside_a_loop"
+    target = _drawing(("ellipse", (0.1, 0.1, 0.9, 0.9)), ("ellipse", (0.35, 0.35, 0.65, 0.65)))
+    assert _v2_classifier(0.0).read_number(target).reason == "marks_inside_a_loop"
+
+
+def test_a_face_beside_digits_declines_the_number():
+    image = Image.new("L", (1200, 400), 255)
+    image.paste(_seven(400).convert("L"), (0, 0))
+    image.paste(_drawing(*FACE), (400, 0))
+    image.paste(_seven(400).convert("L"), (800, 0))
+    reading = _v2_classifier(0.0).read_number(image)
+    assert (reading.status, reading.reason, len(reading.digits)) == ("not_a_digit", "marks_inside_a_loop", 3)
+    assert [d.not_a_digit for d in reading.digits] == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("shapes", [
+    (("ellipse", (0.3, 0.1, 0.7, 0.9)),),  # 0
+    (("ellipse", (0.32, 0.1, 0.68, 0.48)), ("ellipse", (0.3, 0.48, 0.7, 0.9))),  # 8: two loops, nothing inside
+    (("ellipse", (0.3, 0.5, 0.7, 0.9)), ("line", (0.62, 0.12, 0.34, 0.62))),  # 6 drawn in two strokes
+    (("ellipse", (0.3, 0.1, 0.7, 0.9)), ("line", (0.45, 0.85, 0.62, 0.95))),  # 0 with a tick outside its loop
+], ids=["0", "8", "6", "0-with-tick"])
+def test_loops_with_nothing_inside_are_read(shapes):
+    reading = _v2_classifier(0.0).read_number(_drawing(*shapes))
+    assert reading.status == "ok" and "reason" not in reading.to_dict()
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("single_*")), ids=lambda p: p.stem)
