@@ -234,7 +234,11 @@ class InkMap:
         strokes = fine_ink[fine_ink > threshold]
         high = float(_percentiles(strokes, (90,))[0]) if strokes.size else threshold * 2
         digit = np.clip((fine_ink - low) / max(high - low, 1e-6), 0.0, 1.0)
-        return place_digit(_normalise_width(digit))
+        placed = place_digit(_normalise_width(digit))
+        # Every MNIST digit reaches full strength, and so must ours: a fine pen on a large canvas, too thin at the
+        # fine scale to be widened, came out at a third of it (a thin-pen 5 read as a 1 at 0.59, as a 5 once bright).
+        peak = float(placed.max())
+        return placed / peak if 0.0 < peak < 1.0 else placed
 
 
 def _grow(mask):

@@ -507,6 +507,15 @@ def test_faint_fine_pen_on_a_big_canvas_is_found():
     assert similarity(x, to_mnist(draw())) > 0.9
 
 
+def test_a_fine_pen_too_thin_to_widen_still_reaches_full_strength():
+    """A 5 drawn 1-2.5 px wide, 730 px tall on a 1000x1000 page (the reading benchmark's thin_pen, MNIST test image
+    7997): at the fine scale only 12 pixels were above half strength, too few to measure and widen the stroke, and
+    the digit came out peaking at 0.29 (read as a 1 at 0.59). MNIST's digits all reach 1, and so does it now."""
+    x = to_mnist(ROOT / "tests" / "fixtures" / "reading" / "single_5_thin_pen_7997.png")
+    check_mnist_form(x)
+    assert x.max() == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("label, seed", [(7, 7), (7, 8), (1, 7)])
 def test_bold_marker_strokes_wider_than_a_paper_block_stay_solid(label, seed):
     """Marker strokes wider than the paper-level blocks used to be taken for paper inside (a hollow outline,
