@@ -367,16 +367,22 @@ def _clusters(ink: InkMap) -> list[np.ndarray]:
         members.setdefault(root(i), []).append(i)
     groups = list(members.values())
     spans = [(min(slices[i][1].start for i in g), max(slices[i][1].stop for i in g)) for g in groups]
-    # Ink above or below other ink (sharing most of the narrower one's columns) is one digit broken apart: the
-    # digits of a number stand side by side.
+    row_spans = [(min(slices[i][0].start for i in g), max(slices[i][0].stop for i in g)) for g in groups]
+    # Ink above or below other ink is one digit broken apart: the digits of a number stand side by side. That is
+    # ink sharing most of the narrower one's columns, or ink wholly above other ink and beside its columns (a thin
+    # pen's slanted 1 broken in the middle), less than half the taller one's height above it.
     for k in range(len(groups)):
         for j in range(k):
             if not groups[j] or not groups[k]:
                 continue
             shared = min(spans[k][1], spans[j][1]) - max(spans[k][0], spans[j][0])
-            if shared >= SAME_DIGIT_OVERLAP * min(spans[k][1] - spans[k][0], spans[j][1] - spans[j][0]):
+            gap_rows = max(row_spans[k][0], row_spans[j][0]) - min(row_spans[k][1], row_spans[j][1])
+            taller = max(row_spans[k][1] - row_spans[k][0], row_spans[j][1] - row_spans[j][0])
+            if shared >= SAME_DIGIT_OVERLAP * min(spans[k][1] - spans[k][0], spans[j][1] - spans[j][0]) or \
+                    (0 <= gap_rows <= FRAGMENT * taller and -shared <= limit):
                 groups[j] += groups[k]
                 spans[j] = (min(spans[j][0], spans[k][0]), max(spans[j][1], spans[k][1]))
+                row_spans[j] = (min(row_spans[j][0], row_spans[k][0]), max(row_spans[j][1], row_spans[k][1]))
                 groups[k] = []
                 break
     # A page edge, a table edge or a shadow: ink on the image edge spanning the whole image, beside a digit.
