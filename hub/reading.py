@@ -189,6 +189,7 @@ def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:
     rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     labels, inked = ink.labels[window], mask[window]
+    size = np.bincount(labels[inked], minlength=int(ids.max()) + 1)  # each stroke's pixels in the symbol
     for outer in ids:
         if ink.edge[outer - 1]:
             continue
@@ -196,10 +197,10 @@ def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:
         loop = ndimage.binary_fill_holes(own) & ~own
         if not loop.any():
             continue
-        for mark in ids[ids != outer]:
-            ink_of_mark = (labels == mark) & inked
-            if np.count_nonzero(loop & ink_of_mark) >= INSIDE * np.count_nonzero(ink_of_mark):
-                return True
+        inside = np.bincount(labels[loop & inked], minlength=len(size))
+        marks = ids[ids != outer]
+        if (inside[marks] >= INSIDE * size[marks]).any():
+            return True
     return False
 
 
