@@ -133,7 +133,6 @@ def read_number(clf, image) -> NumberReading:
     # A symbol with marks inside a closed loop is no digit, whatever the model says; it is one symbol, not cut.
     inside = [_marks_inside_a_loop(m_ink, m) for m_ink, m in wholes]
     not_a_digit = np.where(inside, 1.0, not_a_digit).astype(np.float32)
-    score = np.where(inside, 0.0, score)
     symbols = []  # (map, mask, crop, digit probabilities, P(not a digit)) left to right
     unsure = [k for k in range(len(clusters)) if score[k] < SURE and not inside[k]]  # a confident digit is not cut
     options = {k: _options(ink, clusters[k])[1:] for k in unsure}
@@ -186,8 +185,7 @@ def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:
     ids = ids[ids > 0]
     if len(ids) < 2:
         return False
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    window = ndimage.find_objects(mask.astype(np.uint8))[0]
     labels, inked = ink.labels[window], mask[window]
     size = np.bincount(labels[inked], minlength=int(ids.max()) + 1)  # each stroke's pixels in the symbol
     for outer in ids:
