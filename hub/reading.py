@@ -46,6 +46,7 @@ CUT_CANDIDATES = 4  # low-ink columns tried per cut
 EDGE_SCORE = 0.25  # beside a number, ink on the image edge the model declines or reads this poorly is no digit of it
 EDGE_BAND = 0.3  # ... and such ink is cut to the rows of its nearest digit, +- this share of its height
 INSIDE = 0.9  # a stroke with this share of its ink in another stroke's closed loop is a mark inside that loop
+PAPER_BORDER = 0.1  # ... unless that stroke lines this share of the image's border: paper taken for ink
 ROUND = 4  # decimals in to_dict()
 
 STATUS_OK, STATUS_NO_DIGIT, STATUS_NOT_A_DIGIT = "ok", "no_digit", "not_a_digit"
@@ -179,8 +180,9 @@ def read_number(clf, image) -> NumberReading:
 def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:
     """Whether one stroke of the symbol lies inside the closed loop of another (a face's eyes and mouth, a target's
     rings). The loops of 0, 6, 8 and 9 are empty, so a model trained on digits and a few kinds of non-digit may
-    read a face as a confident "0": this rule declines it. Loops touching the image edge do not count: on an image
-    mostly covered by ink, the paper takes the part of the ink, and its holes are the digit's own."""
+    read a face as a confident "0": this rule declines it. A "loop" lining the image's border does not count: on an
+    image mostly covered by ink, the paper takes the part of the ink, and its holes are the digit's own. (A face
+    drawn to the canvas edge touches the border at a few points, and counts.)"""
     ids = np.unique(ink.labels[mask])
     ids = ids[ids > 0]
     if len(ids) < 2:
@@ -188,8 +190,9 @@ def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:
     window = ndimage.find_objects(mask.astype(np.uint8))[0]
     labels, inked = ink.labels[window], mask[window]
     size = np.bincount(labels[inked], minlength=int(ids.max()) + 1)  # each stroke's pixels in the symbol
+    border = np.concatenate([ink.labels[0], ink.labels[-1], ink.labels[1:-1, 0], ink.labels[1:-1, -1]])
     for outer in ids:
-        if ink.edge[outer - 1]:
+        if ink.edge[outer - 1] and np.count_nonzero(border == outer) >= PAPER_BORDER * border.size:
             continue
         own = (labels == outer) & inked
         loop = ndimage.binary_fill_holes(own) & ~own

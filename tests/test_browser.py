@@ -219,6 +219,22 @@ def test_a_drawn_letter_is_declined_in_plain_words(page, declines):
     assert "doesn't look like a digit" in page.locator("#reading").text_content()
 
 
+def test_a_drawn_face_is_declined_and_the_page_says_why(page, declines):
+    """A smiley: the network alone reads it as a confident 0; the reader declines it for the marks in its loop."""
+    clear_the_draw_tab(page)
+    assert wait_for_answer(page, DRAW_HINT) == DRAW_HINT
+    page.wait_for_timeout(1000)
+    stroke(page, [(0.5 + 0.17 * math.sin(t / 16 * 2 * math.pi), 0.5 - 0.38 * math.cos(t / 16 * 2 * math.pi))
+                  for t in range(18)])  # the face
+    stroke(page, [(0.45, 0.3), (0.45, 0.42)])  # the eyes
+    stroke(page, [(0.55, 0.3), (0.55, 0.42)])
+    stroke(page, [(0.42, 0.6), (0.46, 0.68), (0.5, 0.7), (0.54, 0.68), (0.58, 0.6)])  # the smile
+    shown = wait_for_answer(page, "Not a digit")
+    page.screenshot(path=ARTIFACTS / "browser_draw_face.png")
+    assert shown == "Not a digit"
+    assert "marks inside a closed loop" in page.locator("#reading").text_content()
+
+
 def test_on_a_phone_the_wide_canvas_fits_and_draws_at_once(page, app_url):
     """A 390 px wide viewport: the editor fits inside the screen, and a first stroke in the middle is answered.
 

@@ -140,6 +140,14 @@ def test_a_face_is_not_a_digit_whatever_the_model_says(clf):
     assert _v2_classifier(0.0).read_number(target).reason == "marks_inside_a_loop"
 
 
+def test_a_face_drawn_to_the_canvas_edge_is_not_a_digit():
+    """The browser check: a face filling the sketchpad's height touches the image's top and bottom edges; it used to
+    be left out with every loop on the edge, and read "0" at 1.0."""
+    face = (("ellipse", (0.2, 0.0, 0.8, 1.0)),) + FACE[1:]
+    reading = _v2_classifier(0.0).read_number(_drawing(*face))
+    assert (reading.status, reading.reason) == ("not_a_digit", "marks_inside_a_loop")
+
+
 def test_a_face_beside_digits_declines_the_number():
     image = Image.new("L", (1200, 400), 255)
     image.paste(_seven(400).convert("L"), (0, 0))
