@@ -138,6 +138,21 @@ def wait_for_answer(page, expected: str) -> str:
     return answer.text_content().strip()
 
 
+def wait_for_reading(page, expected: str) -> str:
+    """Wait until the reading panel's text contains `expected`; return its text.
+
+    The label alone is not enough: a half-drawn picture can already be declined by the model, and the label then
+    shows "Not a digit" while the reply for the finished drawing is still on its way.
+    """
+    try:
+        page.wait_for_function(
+            "(expected) => document.querySelector('#reading')?.textContent.includes(expected)",
+            arg=expected, timeout=ANSWER_TIMEOUT_MS, polling=250)
+    except Exception:
+        pass  # report what the page shows instead
+    return page.locator("#reading").text_content()
+
+
 def test_a_newcomer_can_draw_at_once(page):
     """No tool to pick first: the brush is active and the very first stroke gets an answer."""
     wait_for_answer(page, DRAW_HINT)
@@ -229,10 +244,11 @@ def test_a_drawn_face_is_declined_and_the_page_says_why(page, declines):
     stroke(page, [(0.45, 0.3), (0.45, 0.42)])  # the eyes
     stroke(page, [(0.55, 0.3), (0.55, 0.42)])
     stroke(page, [(0.42, 0.6), (0.46, 0.68), (0.5, 0.7), (0.54, 0.68), (0.58, 0.6)])  # the smile
+    reading = wait_for_reading(page, "marks inside a closed loop")
     shown = wait_for_answer(page, "Not a digit")
     page.screenshot(path=ARTIFACTS / "browser_draw_face.png")
+    assert "marks inside a closed loop" in reading
     assert shown == "Not a digit"
-    assert "marks inside a closed loop" in page.locator("#reading").text_content()
 
 
 def test_on_a_phone_the_wide_canvas_fits_and_draws_at_once(page, app_url):
