@@ -119,6 +119,7 @@ class InkMap:
     of a number) find ink the same way: polarity, paper level and noise (`_paper`), a threshold with hysteresis and
     connected components (`_components`); then each digit is cut from the full-resolution image (`to_mnist`).
     `coarse_side` is the long side of the coarse copy (default COARSE_SIDE: one digit fills the image).
+    `paper` (dark ink, paper level, noise) skips measuring the paper: for a part cut from an image already mapped.
     Raises NoDigitError when nothing stands out from the paper's noise.
 
     Attributes: `factor` (full-resolution pixels per coarse pixel), `labels` (coarse int map, 0 = paper, i = stroke
@@ -126,12 +127,16 @@ class InkMap:
     slices of each stroke, index i - 1), `edge` (which strokes touch the image edge).
     """
 
-    def __init__(self, image, coarse_side: int = COARSE_SIDE):
+    def __init__(self, image, coarse_side: int = COARSE_SIDE, paper: tuple[bool, float, float] | None = None):
         self.page = _Page(image)
         width, height = self.size = image.size
         factor = coarse_factor(image.size, coarse_side)
         values = self.page.sample(factor, (0, 0, width // factor * factor, height // factor * factor))
-        dark_ink, paper, noise = _paper(values)
+        if paper is None:
+            dark_ink, paper, noise = _paper(values)
+        else:  # (dark ink, paper level, noise) from a map of the whole image: `image` is a small part of it
+            dark_ink, level, noise = paper
+            paper = np.full(values.shape, level, np.float32)
         ink = paper - values if dark_ink else values - paper
         np.maximum(ink, 0.0, out=ink)
         self.factor, self.dark_ink, self.paper, self.noise, self.ink = factor, dark_ink, paper, noise, ink

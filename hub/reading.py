@@ -47,6 +47,9 @@ EDGE_SCORE = 0.25  # beside a number, ink on the image edge the model declines o
 EDGE_BAND = 0.3  # ... and such ink is cut to the rows of its nearest digit, +- this share of its height
 INSIDE = 0.9  # a stroke with this share of its ink in another stroke's closed loop is a mark inside that loop
 PAPER_BORDER = 0.1  # ... unless that stroke lines this share of the image's border: paper taken for ink
+CLOSER_LOOK = 48  # a symbol with a loop, less than this many coarse pixels tall and wide, is looked at again ...
+CLOSER_SIDE = 64  # ... on a map of its own about this many pixels on its long side ...
+CLOSER_MARGIN = 0.15  # ... cut from the image with this share of its size around it
 ROUND = 4  # decimals in to_dict()
 
 STATUS_OK, STATUS_NO_DIGIT, STATUS_NOT_A_DIGIT = "ok", "no_digit", "not_a_digit"
@@ -132,7 +135,7 @@ def read_number(clf, image) -> NumberReading:
     wholes = [whole if whole is not None else (ink, cluster) for cluster in clusters]
     crops, probabilities, not_a_digit, score = _classify(clf, wholes)
     # A symbol with marks inside a closed loop is no digit, whatever the model says; it is one symbol, not cut.
-    inside = [_marks_inside_a_loop(m_ink, m) for m_ink, m in wholes]
+    inside = [_marks_inside_a_loop(m_ink, m) or _marks_inside_a_small_loop(image, m_ink, m) for m_ink, m in wholes]
     not_a_digit = np.where(inside, 1.0, not_a_digit).astype(np.float32)
     symbols = []  # (map, mask, crop, digit probabilities, P(not a digit)) left to right
     unsure = [k for k in range(len(clusters)) if score[k] < SURE and not inside[k]]  # a confident digit is not cut
@@ -203,6 +206,28 @@ def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:
         if (inside[marks] >= INSIDE * size[marks]).any():
             return True
     return False
+
+
+def _marks_inside_a_small_loop(image: Image.Image, ink: InkMap, mask: np.ndarray) -> bool:
+    """The same rule on a finer map of a small symbol: a face drawn small on a large canvas spans a few dozen coarse
+    pixels, where its eyes merge with its outline into one stroke with no separate mark inside. Only symbols with a
+    loop get the closer look, and it reuses the paper level around them (measuring the paper again costs more than
+    the rest of the look)."""
+    x0, y0, x1, y1 = ink.box(mask)
+    side = max(x1 - x0, y1 - y0)
+    margin = int(CLOSER_MARGIN * side) + 1
+    box = (max(0, x0 - margin), max(0, y0 - margin), min(image.width, x1 + margin), min(image.height, y1 + margin))
+    if side >= CLOSER_LOOK * ink.factor or coarse_factor((box[2] - box[0], box[3] - box[1]), CLOSER_SIDE) >= ink.factor:
+        return False
+    window = ndimage.find_objects(mask.astype(np.uint8))[0]
+    if not (ndimage.binary_fill_holes(mask[window]) & ~mask[window]).any():  # no loop: nothing can be inside one
+        return False
+    paper = (ink.dark_ink, float(np.median(ink.paper[window])), ink.noise)
+    try:
+        fine = InkMap(image.crop(box), coarse_side=CLOSER_SIDE, paper=paper)
+    except NoDigitError:
+        return False
+    return _marks_inside_a_loop(fine, fine.mask([i + 1 for i in _strokes(fine)]))
 
 
 def _touches_edge(ink: InkMap, mask: np.ndarray) -> bool:

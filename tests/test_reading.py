@@ -148,6 +148,30 @@ def test_a_face_drawn_to_the_canvas_edge_is_not_a_digit():
     assert (reading.status, reading.reason) == ("not_a_digit", "marks_inside_a_loop")
 
 
+@pytest.mark.parametrize("size", [120, 200, 280])
+def test_a_small_face_on_a_large_canvas_is_not_a_digit(clf, size):
+    """A face drawn small in a corner of an 800 px canvas spans a few dozen pixels of the reader's coarse map, where
+    its eyes merge with its outline: it read "0" at 0.99 until the rule took a closer look at small symbols."""
+    canvas = Image.new("L", (800, 800), 255)
+    canvas.paste(_drawing(*FACE, size=size, width=max(4, size // 25)), (60, 500))
+    for model in (clf, _v2_classifier(0.0)):
+        reading = model.read_number(canvas)
+        assert (reading.status, reading.reason) == ("not_a_digit", "marks_inside_a_loop")
+
+
+@pytest.mark.parametrize("shapes", [
+    (("ellipse", (0.3, 0.1, 0.7, 0.9)),),
+    (("ellipse", (0.32, 0.1, 0.68, 0.48)), ("ellipse", (0.3, 0.48, 0.7, 0.9))),
+    (("ellipse", (0.3, 0.5, 0.7, 0.9)), ("line", (0.62, 0.12, 0.34, 0.62))),
+], ids=["0", "8", "6"])
+def test_small_loops_with_nothing_inside_are_read(shapes):
+    """The closer look at small symbols finds no marks in the empty loops of a small 0, 8 or 6."""
+    canvas = Image.new("L", (800, 800), 255)
+    canvas.paste(_drawing(*shapes, size=160, width=7), (600, 40))
+    reading = _v2_classifier(0.0).read_number(canvas)
+    assert reading.status == "ok" and "reason" not in reading.to_dict()
+
+
 def test_a_face_beside_digits_declines_the_number():
     image = Image.new("L", (1200, 400), 255)
     image.paste(_seven(400).convert("L"), (0, 0))
