@@ -234,19 +234,26 @@ def test_a_drawn_letter_is_declined_in_plain_words(page, declines):
     assert "doesn't look like a digit" in page.locator("#reading").text_content()
 
 
-def test_a_drawn_face_is_declined_and_the_page_says_why(page, declines):
-    """A smiley: the network alone reads it as a confident 0; the reader declines it for the marks in its loop."""
+@pytest.mark.parametrize("scale, centre", [(1.0, (0.5, 0.5)), (0.6, (0.25, 0.4))], ids=["large", "small"])
+def test_a_drawn_face_is_declined_and_the_page_says_why(page, declines, scale, centre):
+    """A smiley: the network alone reads it as a confident 0; the reader declines it for the marks in its loop,
+    also when it is drawn small in a corner of the canvas (its eyes then merge with its outline on the reader's
+    coarse map, which takes a closer look)."""
     clear_the_draw_tab(page)
     assert wait_for_answer(page, DRAW_HINT) == DRAW_HINT
     page.wait_for_timeout(1000)
-    stroke(page, [(0.5 + 0.17 * math.sin(t / 16 * 2 * math.pi), 0.5 - 0.38 * math.cos(t / 16 * 2 * math.pi))
-                  for t in range(18)])  # the face
-    stroke(page, [(0.45, 0.3), (0.45, 0.42)])  # the eyes
-    stroke(page, [(0.55, 0.3), (0.55, 0.42)])
-    stroke(page, [(0.42, 0.6), (0.46, 0.68), (0.5, 0.7), (0.54, 0.68), (0.58, 0.6)])  # the smile
+
+    def at(points):
+        return [(centre[0] + scale * (x - 0.5), centre[1] + scale * (y - 0.5)) for x, y in points]
+
+    stroke(page, at([(0.5 + 0.17 * math.sin(t / 16 * 2 * math.pi), 0.5 - 0.38 * math.cos(t / 16 * 2 * math.pi))
+                     for t in range(18)]))  # the face
+    stroke(page, at([(0.45, 0.3), (0.45, 0.42)]))  # the eyes
+    stroke(page, at([(0.55, 0.3), (0.55, 0.42)]))
+    stroke(page, at([(0.42, 0.6), (0.46, 0.68), (0.5, 0.7), (0.54, 0.68), (0.58, 0.6)]))  # the smile
     reading = wait_for_reading(page, "marks inside a closed loop")
     shown = wait_for_answer(page, "Not a digit")
-    page.screenshot(path=ARTIFACTS / "browser_draw_face.png")
+    page.screenshot(path=ARTIFACTS / f"browser_draw_face_{'large' if scale == 1.0 else 'small'}.png")
     assert "marks inside a closed loop" in reading
     assert shown == "Not a digit"
 
