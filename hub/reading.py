@@ -213,13 +213,15 @@ def _marks_inside_a_small_loop(image: Image.Image, ink: InkMap, mask: np.ndarray
     pixels, where its eyes merge with its outline into one stroke with no separate mark inside. Only symbols with a
     loop get the closer look, and it reuses the paper level around them (measuring the paper again costs more than
     the rest of the look)."""
-    x0, y0, x1, y1 = ink.box(mask)
-    side = max(x1 - x0, y1 - y0)
-    margin = int(CLOSER_MARGIN * side) + 1
-    box = (max(0, x0 - margin), max(0, y0 - margin), min(image.width, x1 + margin), min(image.height, y1 + margin))
-    if side >= CLOSER_LOOK * ink.factor or coarse_factor((box[2] - box[0], box[3] - box[1]), CLOSER_SIDE) >= ink.factor:
-        return False
     window = ndimage.find_objects(mask.astype(np.uint8))[0]
+    rows, cols = window
+    if max(rows.stop - rows.start, cols.stop - cols.start) >= CLOSER_LOOK:
+        return False
+    x0, y0, x1, y1 = ink.box(mask)
+    margin = int(CLOSER_MARGIN * max(x1 - x0, y1 - y0)) + 1
+    box = (max(0, x0 - margin), max(0, y0 - margin), min(image.width, x1 + margin), min(image.height, y1 + margin))
+    if coarse_factor((box[2] - box[0], box[3] - box[1]), CLOSER_SIDE) >= ink.factor:
+        return False  # no finer than the map it came from
     if not (ndimage.binary_fill_holes(mask[window]) & ~mask[window]).any():  # no loop: nothing can be inside one
         return False
     paper = (ink.dark_ink, float(np.median(ink.paper[window])), ink.noise)

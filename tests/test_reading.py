@@ -125,6 +125,13 @@ def _drawing(*shapes, size=400, width=14):
     return image
 
 
+# Digit shapes whose loops hold nothing: the face rule must leave them alone.
+EMPTY_LOOPS = {
+    "0": (("ellipse", (0.3, 0.1, 0.7, 0.9)),),
+    "8": (("ellipse", (0.32, 0.1, 0.68, 0.48)), ("ellipse", (0.3, 0.48, 0.7, 0.9))),  # two loops, nothing inside
+    "6": (("ellipse", (0.3, 0.5, 0.7, 0.9)), ("line", (0.62, 0.12, 0.34, 0.62))),  # drawn in two strokes
+    "0-with-tick": (("ellipse", (0.3, 0.1, 0.7, 0.9)), ("line", (0.45, 0.85, 0.62, 0.95))),  # a tick outside
+}
 FACE = (("ellipse", (0.15, 0.15, 0.85, 0.85)), ("line", (0.37, 0.33, 0.37, 0.43)), ("line", (0.63, 0.33, 0.63, 0.43)),
         ("arc", (0.3, 0.35, 0.7, 0.7)))
 
@@ -159,11 +166,7 @@ def test_a_small_face_on_a_large_canvas_is_not_a_digit(clf, size):
         assert (reading.status, reading.reason) == ("not_a_digit", "marks_inside_a_loop")
 
 
-@pytest.mark.parametrize("shapes", [
-    (("ellipse", (0.3, 0.1, 0.7, 0.9)),),
-    (("ellipse", (0.32, 0.1, 0.68, 0.48)), ("ellipse", (0.3, 0.48, 0.7, 0.9))),
-    (("ellipse", (0.3, 0.5, 0.7, 0.9)), ("line", (0.62, 0.12, 0.34, 0.62))),
-], ids=["0", "8", "6"])
+@pytest.mark.parametrize("shapes", EMPTY_LOOPS.values(), ids=EMPTY_LOOPS.keys())
 def test_small_loops_with_nothing_inside_are_read(shapes):
     """The closer look at small symbols finds no marks in the empty loops of a small 0, 8 or 6."""
     canvas = Image.new("L", (800, 800), 255)
@@ -182,12 +185,7 @@ def test_a_face_beside_digits_declines_the_number():
     assert [d.not_a_digit for d in reading.digits] == [0.0, 1.0, 0.0]
 
 
-@pytest.mark.parametrize("shapes", [
-    (("ellipse", (0.3, 0.1, 0.7, 0.9)),),  # 0
-    (("ellipse", (0.32, 0.1, 0.68, 0.48)), ("ellipse", (0.3, 0.48, 0.7, 0.9))),  # 8: two loops, nothing inside
-    (("ellipse", (0.3, 0.5, 0.7, 0.9)), ("line", (0.62, 0.12, 0.34, 0.62))),  # 6 drawn in two strokes
-    (("ellipse", (0.3, 0.1, 0.7, 0.9)), ("line", (0.45, 0.85, 0.62, 0.95))),  # 0 with a tick outside its loop
-], ids=["0", "8", "6", "0-with-tick"])
+@pytest.mark.parametrize("shapes", EMPTY_LOOPS.values(), ids=EMPTY_LOOPS.keys())
 def test_loops_with_nothing_inside_are_read(shapes):
     reading = _v2_classifier(0.0).read_number(_drawing(*shapes))
     assert reading.status == "ok" and "reason" not in reading.to_dict()
