@@ -9,7 +9,6 @@ import importlib.util
 import io
 import json
 import os
-import socket
 import struct
 import zlib
 from pathlib import Path
@@ -19,6 +18,8 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from tests.app_process import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "space" / "examples").iterdir() if p.suffix in (".png", ".jpg"))
@@ -30,12 +31,6 @@ def load_app_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

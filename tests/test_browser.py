@@ -7,19 +7,14 @@ Runs in CI (.ci/run installs the `chromium` package); skipped only on a machine 
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import json
-
-import httpx
 import pytest
 
-from tests.test_app import free_port
+from tests.app_process import running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -54,34 +49,8 @@ def declines(served_model):
 def app_url(served_model, tmp_path_factory):
     """`python space/app.py` as a user starts it. (In this process, behind Playwright's own event loop, the
     sketchpad round trips took tens of seconds; a separate server answers in about one.)"""
-    port = free_port()
-    env = {**os.environ, "MODEL_ID": str(served_model), "GRADIO_SERVER_NAME": "127.0.0.1", "PYTHONPATH": str(ROOT),
-           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log_path = tmp_path_factory.mktemp("app") / "app.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "space" / "app.py")], env=env, cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"space/app.py did not start (exit code {process.poll()}):\n"
-                            + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(url, timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_app(served_model, tmp_path_factory.mktemp("app")) as (url, _):
+        yield url + "/"
 
 
 @pytest.fixture(scope="module")

@@ -265,7 +265,7 @@ def test_uploads_are_deleted_even_while_others_arrive():
     is ever deleted); with web_limits.keep_cache_sweep_alive it keeps deleting old uploads under a flood."""
     import gradio as gr
 
-    from tests.test_app import free_port
+    from tests.app_process import free_port
 
     with gr.Blocks() as demo:
         gr.Image(type="filepath")

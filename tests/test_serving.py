@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.app_process import running_app
+
 ROOT = Path(__file__).resolve().parent.parent
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
 
@@ -287,39 +289,10 @@ def _http_predict(url: str, path: str, timeout: float = 60) -> dict:
 @pytest.fixture(scope="module")
 def app_server(model_dir, tmp_path_factory):
     """`python space/app.py` with one worker, as a user starts it: (url, server pid)."""
-    from tests.test_app import free_port
-
-    port = free_port()
-    env = {**os.environ, "MODEL_ID": str(model_dir), "GRADIO_SERVER_NAME": "127.0.0.1", "PREDICT_WORKERS": "1",
-           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
-    log_path = tmp_path_factory.mktemp("app") / "app.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "space" / "app.py")], env=env, cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"space/app.py did not start (exit code {process.poll()}):\n"
-                            + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(url, timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
+    with running_app(model_dir, tmp_path_factory.mktemp("app"), PREDICT_WORKERS="1") as (url, process):
         yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
-@needs_proc
 def test_the_server_keeps_answering_when_workers_die_as_they_start(app_server):
     """Issue 15 defect 1: kill the worker, send a request, kill its replacement as it appears. The server answers
     every other request within 1 s meanwhile, and the request is answered (only a second death could fail it)."""
