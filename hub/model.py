@@ -50,6 +50,16 @@ class Recipe:
         return asdict(self)
 
 
+def _head(x):
+    """The default and small networks' classifier: a 128-unit Dense layer with BatchNorm and dropout, then softmax."""
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.3)(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax", name="digit", dtype="float32")(x)
+
+
 def _conv_bn(x, filters, kernel=3, padding="valid", momentum=BATCHNORM_MOMENTUM):
     x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=momentum)(x)
@@ -71,13 +81,7 @@ def build_default(name="mnist_cnn"):
     x = _conv_bn(x, 64)
     x = layers.MaxPooling2D()(x)
     x = layers.Dropout(0.2)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(128, use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
-    x = layers.Activation("relu")(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="digit", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, _head(x), name=name)
 
 
 def build_small(name="mnist_cnn_small"):
@@ -94,13 +98,7 @@ def build_small(name="mnist_cnn_small"):
     x = _conv_bn(x, 64)
     x = layers.MaxPooling2D()(x)
     x = layers.Dropout(0.2)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(128, use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
-    x = layers.Activation("relu")(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="digit", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, _head(x), name=name)
 
 
 def build_classic(name="mnist_convnet"):
