@@ -133,6 +133,19 @@ class EpochTimer(keras.callbacks.Callback):
         self.elapsed.append(time.perf_counter() - self.start)
 
 
+class StepInStep(keras.callbacks.Callback):
+    """A no-op batch hook, so that Keras runs the callbacks in step with training instead of in a thread pool.
+
+    Why: when no callback has a batch hook, Keras (3.6 and later) hands each step's logs to a thread pool and lets
+    the training loop run ahead. On the 2-core Intel Xeon the fast preset's `model.fit` then took 169 s in four of
+    five runs, with both cores idle for seconds at a time in its second epoch; with this hook it took 84 s and
+    86 s in two runs (epochs of 41 s and 38 s instead of 46 s and 83 s), and trained the same model (99.14%).
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
 def precision_policy(precision: str) -> str:
     """The Keras dtype policy for a recipe's precision setting; "auto" measures which is faster here.
 
@@ -243,6 +256,7 @@ def _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks):
     timer = EpochTimer()
     callbacks = [
         timer,
+        StepInStep(),
         *callbacks,
         # Validation loss, not accuracy: at the end of a one-cycle run several epochs tie on
         # accuracy (5,000 images, steps of 0.02%) and the first of them would be restored.
