@@ -41,12 +41,12 @@ if __package__:  # imported as benchmarks.decline_methods (the tests, from the r
     from benchmarks.reading import NUMBER_CANVASES
     from benchmarks.render_negatives import make_benchmark_negatives
     from benchmarks.render_styles import STYLES
-    from benchmarks.robustness import _style_seed
+    from benchmarks.robustness import style_seed
 else:  # run as a script: Python puts the script's folder on sys.path
     from reading import NUMBER_CANVASES
     from render_negatives import make_benchmark_negatives
     from render_styles import STYLES
-    from robustness import _style_seed
+    from robustness import style_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -134,11 +134,11 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0) -> dic
     index = np.random.default_rng(seed).choice(len(data.x_test), size=min(digit_samples, len(data.x_test)),
                                                replace=False)
     for style in STYLES:
-        digit_sets[style] = scores(crops(data.x_test[index], style, np.random.default_rng([seed, _style_seed(style)])))
+        digit_sets[style] = scores(crops(data.x_test[index], style, np.random.default_rng([seed, style_seed(style)])))
     negatives, kinds, _ = make_benchmark_negatives(samples, seed)
     negative_parts, negative_kinds = [], []
     for style in NUMBER_CANVASES:
-        rng = np.random.default_rng([seed, _style_seed(style), 1])
+        rng = np.random.default_rng([seed, style_seed(style), 1])
         for image, kind in zip(negatives, kinds):
             try:
                 negative_parts.append(to_mnist(STYLES[style](image, rng)))

@@ -50,11 +50,11 @@ from hub.preprocess import NoDigitError, mnist_to_input, to_mnist
 if __package__:  # imported as benchmarks.reading (the tests, from the repository root)
     from benchmarks.render_negatives import make_benchmark_negatives
     from benchmarks.render_styles import STYLES, brush_mask
-    from benchmarks.robustness import _style_seed
+    from benchmarks.robustness import style_seed
 else:  # run as a script: Python puts the script's folder on sys.path
     from render_negatives import make_benchmark_negatives
     from render_styles import STYLES, brush_mask
-    from robustness import _style_seed
+    from robustness import style_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -326,7 +326,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
     single, single_scores = {}, {}
     for name in single_styles:
         t0 = _clock()
-        style_rng = np.random.default_rng([seed, _style_seed(name)])
+        style_rng = np.random.default_rng([seed, style_seed(name)])
         crops, found, readings = [], [], []
         for digit in digits:
             source = STYLES[name](digit, style_rng)
@@ -388,7 +388,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
     clean_negatives = probabilities(clf, mnist_to_input(negatives))["not_a_digit"]
     non_digit, non_digit_scores, kind_declined, detail_outcomes = {}, [], {}, {}
     for name in styles:
-        style_rng = np.random.default_rng([seed, _style_seed(name), 1])
+        style_rng = np.random.default_rng([seed, style_seed(name), 1])
         readings = [read(clf, STYLES[name](symbol, style_rng))[0] for symbol in negatives]
         declined = np.array([r["status"] == "not_a_digit" for r in readings])
         non_digit_scores.append([decline_score(r) for r in readings])

@@ -97,7 +97,7 @@ def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = No
     rows, gallery = {}, {}
     for name in styles or STYLES:
         render = STYLES[name]
-        style_rng = np.random.default_rng([seed, _style_seed(name)])
+        style_rng = np.random.default_rng([seed, style_seed(name)])
         ours, naive, failed, seconds = [], [], 0, []
         renders = []
         for digit in digits:
@@ -159,7 +159,7 @@ def run(model_dir: Path, samples: int, seed: int = 0, examples: Path | None = No
     return result
 
 
-def _style_seed(name: str) -> int:
+def style_seed(name: str) -> int:
     """The random stream of a style: the first five keep theirs (same renders as earlier runs), new ones get their own."""
     if name in ("sketch_white_canvas", "sketch_transparent", "white_on_black", "small_corner", "photo"):
         return len(name)

@@ -24,19 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from hub import model_folder, preprocess
+from hub import preprocess
 from hub.calibration import apply_temperature
 from hub.litert import LiteRTModel
 from hub.model_folder import (CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, KERAS_FILES, METRICS_FILE,
-                              TFLITE_FILE)
+                              NOT_A_DIGIT, TFLITE_FILE)
+from hub.model_folder import DIGIT_LABELS as DIGITS
 
 __all__ = ["LiteRTModel", "MnistClassifier", "ModelLoadError", "NotAnMnistClassifierError", "Prediction"]
 
 FORMAT = CLASSIFIER_CONFIG["format"]
 FORMAT_VERSION = CLASSIFIER_CONFIG["format_version"]
 READABLE_VERSION = max(FORMAT_VERSION, 2)  # version 2 added calibration and the not_a_digit output
-NOT_A_DIGIT = getattr(model_folder, "NOT_A_DIGIT", "not_a_digit")
-DIGITS = [str(d) for d in range(10)]
 # What from_pretrained downloads: the model and what describes it, not the card's plots.
 DOWNLOAD_PATTERNS = [TFLITE_FILE, *KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, CARD_FILE]
 CHUNK = 1024  # images per model call for big batches (bounded memory, full speed)
