@@ -31,7 +31,6 @@ REPO_PLACEHOLDER = "<your-username>/mnist-cnn"
 SPACE_PLACEHOLDER = "<your-username>/mnist-digits"
 # Where `pip install "mnist-cnn-hub @ git+..."` fetches the package: set it once the project has a public URL.
 SOURCE_URL = None
-SOURCE_PLACEHOLDER = "https://github.com/<owner>/<repository>"
 # The figures the card shows and where they sit in it (alt text of each plot).
 IMAGE_ALT = {
     "training_curves": "Training curves: loss and accuracy per epoch, train vs. validation",
@@ -176,7 +175,7 @@ def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license
         "space_id": space_id,
         "space": space_id or SPACE_PLACEHOLDER,
         "space_url": f"https://huggingface.co/spaces/{space_id}" if space_id else None,
-        "source_url": source_url or SOURCE_URL or SOURCE_PLACEHOLDER,
+        "source_url": source_url or SOURCE_URL,  # None: the card says `pip install .` in a clone
         "source": f"[its source repository]({source_url or SOURCE_URL})" if source_url or SOURCE_URL
         else "its source repository (the Space bundles it too)",
         "license": license,

@@ -5,7 +5,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from hub.classifier import MnistClassifier
@@ -55,7 +54,6 @@ def test_the_suites_quick_model_reads_the_examples(model_dir):
     assert right >= MIN_RIGHT_QUICK_MODEL, wrong
 
 
-@pytest.mark.skipif(not RELEASE_MODEL.is_dir(), reason="no release model in models/mnist-cnn yet")
 def test_the_release_model_reads_every_example():
     right, wrong = digits_read_right(RELEASE_MODEL)
     assert right >= MIN_RIGHT_RELEASE_MODEL, wrong
