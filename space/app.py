@@ -28,9 +28,10 @@ for _name, _value in GRADIO_SETTINGS.items():
     os.environ.setdefault(_name, _value)
 
 if __name__ != "__mp_main__":  # hub.serving's worker processes re-run this script under that name ("spawn"):
-    from hub.gradio_stubs import skip_stub_writing  # noqa: E402  they need none of the UI (about 65 MB and 2 s
-    # less per worker). Gradio rewrites its own type stubs at every import: 1.7 s of start-up, skipped (see there).
-    skip_stub_writing()
+    # they need none of the UI (about 65 MB and 2 s less per worker).
+    from hub.gradio_stubs import skip_stub_writing  # noqa: E402
+
+    skip_stub_writing()  # Gradio rewrites its own type stubs at every import: ~1.7 s of start-up (see there)
     import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
