@@ -229,8 +229,7 @@ class InkMap:
                box[1] + (box[3] - box[1]) // fine_factor * fine_factor)
         fine = page.sample(fine_factor, box)
         size = (fine.shape[1], fine.shape[0])
-        flat = paper[0, 0]
-        fine_paper = flat if paper.min() == paper.max() else _resize_float(paper, size, coarse_box)
+        fine_paper = paper[0, 0] if paper.min() == paper.max() else _resize_float(paper, size, coarse_box)
         fine_ink = fine_paper - fine if self.dark_ink else fine - fine_paper
         near = _grow(keep[top:bottom, left:right])
         fine_ink *= _resize_float(near.astype(np.float32), size, None) > 0.0

@@ -6,8 +6,9 @@ Each check runs in a fresh interpreter, because the hook acts only on the first 
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_python(code: str) -> str:
@@ -19,7 +20,6 @@ def run_python(code: str) -> str:
 
 def test_the_stub_writer_is_replaced_and_gradio_still_builds_an_app():
     out = run_python("""
-        from pathlib import Path
         from hub import gradio_stubs
         assert gradio_stubs.skip_stub_writing()
         import gradio as gr

@@ -293,6 +293,7 @@ def app_server(model_dir, tmp_path_factory):
         yield url, process.pid
 
 
+@needs_proc
 def test_the_server_keeps_answering_when_workers_die_as_they_start(app_server):
     """Issue 15 defect 1: kill the worker, send a request, kill its replacement as it appears. The server answers
     every other request within 1 s meanwhile, and the request is answered (only a second death could fail it)."""
