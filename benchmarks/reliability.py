@@ -149,9 +149,12 @@ class App:
         """(files, bytes) under the app's upload folder."""
         files = size = 0
         for path in self.uploads.rglob("*"):
-            if path.is_file():
-                files += 1
-                size += path.stat().st_size
+            try:
+                if path.is_file():
+                    size += path.stat().st_size
+                    files += 1
+            except FileNotFoundError:  # deleted by the app's cache sweep between listing and stat
+                continue
         return files, size
 
     def log_size(self) -> int:
