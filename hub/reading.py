@@ -6,7 +6,9 @@ other ink is one digit broken apart; small marks join a close neighbour or are d
 image (a page edge, a shadow) is dropped. Each cluster is first read as one digit; only a cluster that does not read
 as a confident digit is also read as its column groups and as cuts at low-ink columns, and the most digit-like
 reading wins (product of max digit probability x (1 - P(not a digit)), times a prior on the cluster's width /
-height): a half digit often reads as a confident digit, so a confident whole is never cut.
+height): a half digit often reads as a confident digit, so a confident whole is never cut. The converse: two
+neighbouring clusters whose columns overlap, one of them no confident digit, are one digit drawn in pieces (a thin
+pen's broken 0) when together they read as a confident digit.
 
 One cluster on the image reads through the very same steps as `to_mnist` (the same map and mask, hence the same
 28x28 crop and the same answer as /predict), at about the same cost; a finer map is built only for numbers.
@@ -134,6 +136,12 @@ def read_number(clf, image) -> NumberReading:
     # not read as a confident digit, the other ways to read them (a second call).
     wholes = [whole if whole is not None else (ink, cluster) for cluster in clusters]
     crops, probabilities, not_a_digit, score = _classify(clf, wholes)
+    joined = _joined(clf, ink, clusters, score, default)
+    if joined is not None:  # a digit drawn in pieces, read whole (one call more, only where pieces overlap)
+        clusters, wholes = joined
+        ink = wholes[0][0] if len(clusters) == 1 else ink  # all the ink in one: to_mnist's map
+        edge = [len(clusters) > 1 and _touches_edge(ink, cluster) for cluster in clusters]
+        crops, probabilities, not_a_digit, score = _classify(clf, wholes)
     # A symbol with marks inside a closed loop is no digit, whatever the model says; it is one symbol, not cut.
     inside = [_marks_inside_a_loop(m_ink, m) or _marks_inside_a_small_loop(image, m_ink, m) for m_ink, m in wholes]
     not_a_digit = np.where(inside, 1.0, not_a_digit).astype(np.float32)
@@ -178,6 +186,41 @@ def read_number(clf, image) -> NumberReading:
     boxes = [_scaled(m_ink.box(m), scale) for m_ink, m, *_ in symbols]
     return _reading(clf, np.stack([s[3] for s in symbols]), np.array([s[4] for s in symbols]), boxes,
                     np.stack([s[2] for s in symbols]), marks_inside=any(inside))
+
+
+def _joined(clf, ink: InkMap, clusters, score, default: InkMap):
+    """(clusters, wholes) with neighbours that are one digit drawn in pieces joined, or None if there are none.
+
+    Digits of a number stand side by side; the two arcs of a thin pen's broken 0 do too, but their columns overlap
+    and one of them is no confident digit alone. Such a pair is read whole, and kept whole only if the whole is a
+    confident digit (score SURE or more): the rule that keeps a confident whole from being cut, applied to a gap.
+    Two pieces that are all the ink are read as to_mnist reads the image (its map and crop, the /predict answer)."""
+    pairs = [k for k in range(len(clusters) - 1)
+             if min(score[k], score[k + 1]) < SURE and _columns_shared(clusters[k], clusters[k + 1]) > 0]
+    if not pairs:
+        return None
+    if len(clusters) == 2:
+        try:
+            unions = [(default, default.digit_mask())]
+        except NoDigitError:
+            return None
+    else:
+        unions = [(ink, clusters[k] | clusters[k + 1]) for k in pairs]
+    _, _, _, union_score = _classify(clf, unions)
+    joined, wholes, taken = list(clusters), [(ink, cluster) for cluster in clusters], set()
+    for k, union, value in sorted(zip(pairs, unions, union_score), key=lambda t: -t[2]):
+        if value >= SURE and not {k, k + 1} & taken:
+            joined[k], joined[k + 1] = union[1], None
+            wholes[k], wholes[k + 1] = union, None
+            taken |= {k, k + 1}
+    if not taken:
+        return None
+    return [m for m in joined if m is not None], [w for w in wholes if w is not None]
+
+
+def _columns_shared(a: np.ndarray, b: np.ndarray) -> int:
+    ca, cb = np.nonzero(a.any(axis=0))[0], np.nonzero(b.any(axis=0))[0]
+    return int(min(ca[-1], cb[-1]) - max(ca[0], cb[0]) + 1)
 
 
 def _marks_inside_a_loop(ink: InkMap, mask: np.ndarray) -> bool:

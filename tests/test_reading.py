@@ -196,7 +196,8 @@ def test_a_single_digit_that_was_cut_or_joined_reads_as_predict_does(clf, path):
     """Single MNIST test digits in the robustness styles (named single_<truth>_<style>_<index>) that the reader
     used to get wrong: wide 5s, 2s and 4s cut into two or more digits, a 7 whose bar is apart from its stem read
     as two, a page edge on a ruled-paper photo read as a "1", thin-pen 1s broken in the middle into two pieces one
-    above the other (read "11"), a thin-pen 5 whose crop was too faint (read "1"). One digit on the image reads as
+    above the other (read "11"), a thin-pen 5 whose crop was too faint (read "1"), a thin-pen 0 broken into two arcs
+    side by side whose columns overlap (read "61"). One digit on the image reads as
     one digit, with /predict's very crop and answer."""
     from hub import preprocess
 
