@@ -166,6 +166,13 @@ class InkMap:
         """Whether this map is the one `to_mnist` uses (COARSE_SIDE), so `digit_mask` gives its very crop."""
         return self.factor == coarse_factor(self.size, COARSE_SIDE)
 
+    def _in_a_corner(self, box) -> bool:
+        """Whether a stroke's box meets two adjacent edges of the image: on a photo, a dark corner (vignette,
+        shadow), never part of the digit beside it. A digit's own part that runs off the picture meets one edge."""
+        rows, cols = box
+        height, width = self.labels.shape
+        return (rows.start == 0 or rows.stop == height) and (cols.start == 0 or cols.stop == width)
+
     def digit_mask(self):
         """The one digit of the image: its heaviest stroke, preferring one clear of the image edge (photo corners,
         shadows and table edges touch it), with its other parts (a 5's bar, a 4's second stroke) that lie within
@@ -174,8 +181,10 @@ class InkMap:
         main = int(np.argmax(mass * np.where(edge, 0.3, 1.0)))
         rs, cs = slices[main]
         box = (rs.start, rs.stop, cs.start, cs.stop)
+        photo = self.noise > CLEAN_NOISE
         parts = [i for i, s in enumerate(slices)
-                 if s is not None and mass[i] > 0 and mass[i] >= (EDGE_PART if edge[i] else 0.02) * mass[main]]
+                 if s is not None and mass[i] > 0 and mass[i] >= (EDGE_PART if edge[i] else 0.02) * mass[main]
+                 and not (photo and i != main and self._in_a_corner(s))]
         # On a clean canvas the digit may be in pieces (a fine pen's line, broken where it is thinnest): the parts
         # near the main stroke extend the digit, and parts near those are taken in turn (a few rounds).
         for _ in range(1 if self.noise > CLEAN_NOISE else 4):
