@@ -432,6 +432,16 @@ def test_heavy_ink_is_read_as_ink_in_either_polarity(label):
         assert similarity(x, digit / 255.0) > 0.6
 
 
+@pytest.mark.parametrize("label, seed", [(5, 30), (6, 27), (8, 14)])
+def test_heavy_ink_whose_soft_edge_lines_the_border_keeps_its_polarity(label, seed):
+    """Tight crops where the ink's soft edge is a tenth or more of the border: the paper's 10-90% spread looked
+    uneven, so the majority shade (the ink) was taken for paper and the digit came out as its negative."""
+    digit = mnist_digit(label)
+    x = to_mnist(render("heavy_ink", digit, seed=seed))
+    check_mnist_form(x)
+    assert similarity(x, digit / 255.0) > 0.8
+
+
 @pytest.mark.parametrize("height", [8, 12])
 @pytest.mark.parametrize("label", [0, 6, 9])
 def test_low_resolution_blurry_digits_stay_in_one_piece(height, label):
