@@ -24,6 +24,7 @@ is the model folder's classifier.json decline_threshold.
     python benchmarks/reading.py [--model-dir models/mnist-cnn] [--samples 200] [--digit-samples 500]
                                 [--seed 0] [--json PATH]
     python benchmarks/reading.py --quick        # a few items per set (the test suite); writes reading_quick.json
+    python benchmarks/reading.py --update-card  # also: the summary into the model folder, its card re-rendered
 
 Prints a table, writes benchmarks/results/reading.json.
 """
@@ -537,6 +538,37 @@ def print_table(result: dict) -> None:
     print("all required targets met" if result["all_targets_met"] else "NOT all required targets met")
 
 
+def card_summary(result: dict) -> dict:
+    """What the model card shows of a run (hub.card reads it from the model folder's reading.json)."""
+    def row(r, accuracy):
+        ece = r.get("ece", r)
+        return {"count": r.get("count", ece.get("count")), "accuracy_pct": accuracy, "declined_pct": r["declined_pct"],
+                "ece_before_pct": ece["before_pct"], "ece_after_pct": ece["after_pct"]}
+
+    nd = result["non_digits"]
+    return {
+        "command": "python benchmarks/reading.py", "date": result["date"][:10], "machine": summary(result["machine"]),
+        "seed": result["seed"], "digit_samples": result["digit_samples"], "number_samples": result["samples"] * len(
+            result["styles"]), "decline_threshold": result["decline_threshold"], "temperature": result["temperature"],
+        "mnist_test": row(result["mnist_test"], result["mnist_test"]["accuracy_pct"]),
+        "styles": {name: row(r, r["read_number_pct"]) for name, r in result["single_digits"].items()},
+        "non_digits": {"count": nd["all"]["count"], "declined_pct": nd["all"]["declined_pct"],
+                       "by_kind": {k: r["declined_pct"] for k, r in nd["by_kind"].items()}},
+        "spaced_numbers_exact_pct": {n: row["all"]["exact_pct"]
+                                     for n, row in result["spaced_numbers"]["by_length"].items()},
+        "touching_pairs_exact_pct": result["touching_pairs"]["all"]["exact_pct"],
+    }
+
+
+def update_card(model_dir: Path, result: dict) -> Path:
+    """Write the run's summary into the model folder and re-render its card (hub.card) with it."""
+    from hub.card import write_model_card
+    from hub.model_folder import READING_FILE
+
+    (model_dir / READING_FILE).write_text(json.dumps(card_summary(result), indent=2) + "\n", encoding="utf-8")
+    return write_model_card(model_dir)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", "--model", type=Path, default=ROOT / "models" / "mnist-cnn")
@@ -554,7 +586,13 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the results (default benchmarks/results/reading.json, "
                              "reading_quick.json with --quick)")
+    parser.add_argument("--update-card", action="store_true",
+                        help="also write the summary into the model folder (reading.json) and re-render its card")
     args = parser.parse_args(argv)
+    if args.update_card and args.quick:
+        parser.error("--update-card needs a full run: a --quick run's few items are no figures for a model card")
+    if args.update_card and not (args.model_dir / "metrics.json").is_file():
+        parser.error(f"--update-card needs a model folder written by train.py; {args.model_dir} has no metrics.json")
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]
     single_styles = [s.strip() for s in args.single_styles.split(",") if s.strip()]
     if unknown := sorted(set(styles) - set(NUMBER_CANVASES)):
@@ -574,6 +612,8 @@ def main(argv=None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+    if args.update_card:
+        print(f"re-rendered {update_card(args.model_dir, result)} with the summary in {args.model_dir}")
     return 0
 
 

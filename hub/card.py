@@ -21,7 +21,8 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
 
 from hub.metrics import RunMetrics
-from hub.model_folder import ASSET_NAMES, ASSETS_DIR, CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, EXAMPLES_DIR
+from hub.model_folder import (ASSET_NAMES, ASSETS_DIR, CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, EXAMPLES_DIR,
+                               READING_FILE)
 
 TEMPLATE = Path(__file__).with_name("model_card.md")
 DEFAULT_LICENSE = "cc-by-sa-3.0"
@@ -115,6 +116,28 @@ def _not_a_digit(d: dict | None) -> dict | None:
             "val_non_digits_declined": _pct(d["val_non_digits_declined"])}
 
 
+def _reading(r: dict | None) -> dict | None:
+    """The reading benchmark's summary (benchmarks/reading.py --update-card), formatted for the card."""
+    if not r:
+        return None
+
+    def row(name, v):
+        return {"name": name, "count": f"{int(v['count']):,}", "accuracy": f"{v['accuracy_pct']:.2f}%",
+                "declined": f"{v['declined_pct']:.2f}%", "ece_before": f"{v['ece_before_pct']:.2f}%",
+                "ece_after": f"{v['ece_after_pct']:.2f}%"}
+
+    nd = r["non_digits"]
+    return {"date": r["date"], "machine": r["machine"], "command": r["command"],
+            "digit_samples": f"{int(r['digit_samples']):,}", "threshold": f"{r['decline_threshold']:g}",
+            "rows": [row("MNIST test (clean)", r["mnist_test"])]
+            + [row(name.replace("_", " "), v) for name, v in r["styles"].items()],
+            "non_digits": {"count": f"{int(nd['count']):,}", "declined": f"{nd['declined_pct']:.1f}%",
+                           "by_kind": ", ".join(f"{k} {v:.0f}%" for k, v in nd["by_kind"].items())},
+            "numbers": ", ".join(f"{n} digits {v:.1f}%" for n, v in r["spaced_numbers_exact_pct"].items()),
+            "number_samples": f"{int(r['number_samples']):,}",
+            "touching": f"{r['touching_pairs_exact_pct']:.1f}%"}
+
+
 # ---------------------------------------------------------------- metadata
 
 
@@ -158,7 +181,7 @@ def build_card_data(metrics: RunMetrics, *, repo_id: str | None = None, license:
 
 
 def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license=DEFAULT_LICENSE, assets=None,
-                    architecture=None, classifier=None, source_url=None) -> dict:
+                    architecture=None, classifier=None, source_url=None, reading=None) -> dict:
     """Everything `model_card.md` shows, formatted: the one place a figure of the run becomes text."""
     m = metrics
     cm = m.confusion_matrix
@@ -210,6 +233,7 @@ def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license
                          for layer in architecture or []],
         "calibration": _calibration(m.calibration),
         "not_a_digit": _not_a_digit(m.not_a_digit),
+        "reading": _reading(reading),
         "non_digit_samples": f"{int(m.non_digit_samples['train']):,}" if m.non_digit_samples else None,
         "drawn_digit_samples": f"{int(m.drawn_digit_samples['train']):,}" if m.drawn_digit_samples else None,
         "members": [{"name": member["name"], "seed": member["seed"], "accuracy": _pct(member["test_accuracy"])}
@@ -226,12 +250,13 @@ def build_model_card(metrics: RunMetrics, *, repo_id: str | None = None, space_i
                      license: str = DEFAULT_LICENSE, assets: dict[str, str] | None = None,
                      widget_examples: list[str] | None = None, architecture: list[dict] | None = None,
                      classifier: dict | None = None, source_url: str | None = None, endpoint: str | None = None,
-                     revision: str = "main") -> ModelCard:
+                     revision: str = "main", reading: dict | None = None) -> ModelCard:
     """Model card for a run: YAML metadata + the template's prose, every figure taken from `metrics`.
 
     `assets` maps figure names (hub.model_folder.ASSET_NAMES) to relative paths to embed (default: all, under
     assets/); `widget_examples` are repo-relative image paths for the Hub widget (used only with a repo_id,
-    as the widget needs absolute URLs). Without repo_id/space_id the snippets show placeholders.
+    as the widget needs absolute URLs). Without repo_id/space_id the snippets show placeholders. `reading` is the
+    summary `benchmarks/reading.py --update-card` writes (the card then shows how it reads drawings and photos).
     """
     if not isinstance(metrics, RunMetrics):
         raise CardError(f"metrics must be a hub.metrics.RunMetrics (read one with RunMetrics.read(folder)), "
@@ -239,7 +264,8 @@ def build_model_card(metrics: RunMetrics, *, repo_id: str | None = None, space_i
     data = build_card_data(metrics, repo_id=repo_id, license=license, widget_examples=widget_examples,
                            endpoint=endpoint, revision=revision)
     fields = template_fields(metrics, repo_id=repo_id, space_id=space_id, license=license, assets=assets,
-                             architecture=architecture, classifier=classifier, source_url=source_url)
+                             architecture=architecture, classifier=classifier, source_url=source_url,
+                             reading=reading)
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **fields)
 
 
@@ -277,11 +303,14 @@ def _layer_rows(layers) -> list[dict]:
 
 
 def render_folder_card(folder, *, repo_id: str | None = None, space_id: str | None = None, **kwargs) -> ModelCard:
-    """The card for a model folder, from its metrics.json, classifier.json, config.json and the plots present."""
+    """The card for a model folder, from its metrics.json, classifier.json, config.json, reading.json (if there)
+    and the plots present."""
     folder = Path(folder)
     metrics = RunMetrics.read(folder)
     if "classifier" not in kwargs and (folder / CLASSIFIER_FILE).is_file():
         kwargs["classifier"] = json.loads((folder / CLASSIFIER_FILE).read_text(encoding="utf-8"))
+    if "reading" not in kwargs and (folder / READING_FILE).is_file():
+        kwargs["reading"] = json.loads((folder / READING_FILE).read_text(encoding="utf-8"))
     if "architecture" not in kwargs:
         kwargs["architecture"] = architecture_from_config(folder / "config.json")
     if "assets" not in kwargs:

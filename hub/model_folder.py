@@ -6,6 +6,7 @@ Layout (the same locally, in the Hub repo and in the Hugging Face cache):
     classifier.json                                labels and input contract for hub.classifier
     metrics.json                                   every figure of the run that wrote the folder (hub.metrics)
     README.md                                      the model card (hub.card)
+    reading.json                                   optional: benchmarks/reading.py's figures, shown in the card
     assets/*.png                                   plots embedded in the card
 """
 
@@ -23,6 +24,7 @@ TFLITE_FILE = "model.tflite"
 CLASSIFIER_FILE = "classifier.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
+READING_FILE = "reading.json"  # written by `benchmarks/reading.py --update-card`
 ASSETS_DIR = "assets"
 # The plots under assets/ (hub.plots draws them, the model card embeds them) and the widget's example digits.
 ASSET_NAMES = {

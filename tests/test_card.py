@@ -308,3 +308,10 @@ def test_an_ensembles_card_names_its_members_and_their_layers(tmp_path, metrics_
     (tmp_path / "config.json").write_text(json.dumps(config))
     rows = architecture_from_config(tmp_path / "config.json")
     assert [r["type"] for r in rows] == ["InputLayer", "Dense", "Average of the 3 members' probabilities"]
+
+
+def test_the_reading_section_needs_a_reading_summary(metrics_a):
+    """Without benchmarks/reading.py's summary the card claims nothing about drawings; the release model has one."""
+    assert "## On drawings" not in build_model_card(metrics_a).text
+    assert (RELEASE_MODEL / "reading.json").is_file()
+    assert "## On drawings, photos and whole numbers" in (RELEASE_MODEL / "README.md").read_text(encoding="utf-8")

@@ -122,3 +122,33 @@ def test_quick_mode_writes_a_sane_report(tmp_path):
     targets = result["targets"]
     assert all({"value", "target", "met", "required"} <= set(t) for t in targets.values())
     assert result["all_targets_met"] == all(t["met"] for t in targets.values() if t["required"])
+
+
+def test_update_card_puts_the_runs_figures_in_the_model_card(tmp_path):
+    """--update-card writes the summary into the model folder and the card shows it; check_card then notices a
+    figure of reading.json that the card does not show."""
+    import shutil
+
+    from hub.card import check_card
+
+    output = tmp_path / "reading.json"
+    assert reading.main(["--quick", "--model-dir", str(COMMITTED_MODEL), "--json", str(output)]) == 0
+    result = json.loads(output.read_text())
+    folder = tmp_path / "model"
+    shutil.copytree(COMMITTED_MODEL, folder)
+    (folder / "reading.json").unlink(missing_ok=True)
+    card = reading.update_card(folder, result).read_text(encoding="utf-8")
+    assert "## On drawings, photos and whole numbers" in card
+    for name, row in result["single_digits"].items():
+        assert f"| {name.replace('_', ' ')} | {row['count']:,} | {row['read_number_pct']:.2f}% |" in card
+    assert f"{result['non_digits']['all']['declined_pct']:.1f}% are declined" in card
+    assert check_card(folder) == []
+    summary = json.loads((folder / "reading.json").read_text())
+    summary["touching_pairs_exact_pct"] = 42.42
+    (folder / "reading.json").write_text(json.dumps(summary))
+    assert any("42.4%" in problem for problem in check_card(folder))
+
+
+def test_update_card_refuses_a_quick_run():
+    with pytest.raises(SystemExit):
+        reading.main(["--quick", "--update-card"])
