@@ -201,9 +201,13 @@ def _joined(clf, ink: InkMap, clusters, score, default: InkMap):
         return None
     if len(clusters) == 2:
         try:
-            unions = [(default, default.digit_mask())]
+            mask = default.digit_mask()
         except NoDigitError:
             return None
+        outer = default.box(mask)
+        if not all(_within(ink.box(cluster), outer, default.factor) for cluster in clusters):
+            return None  # to_mnist's digit leaves one of the two out: they are not one digit in pieces
+        unions = [(default, mask)]
     else:
         unions = [(ink, clusters[k] | clusters[k + 1]) for k in pairs]
     _, _, _, union_score = _classify(clf, unions)
@@ -216,6 +220,12 @@ def _joined(clf, ink: InkMap, clusters, score, default: InkMap):
     if not taken:
         return None
     return [m for m in joined if m is not None], [w for w in wholes if w is not None]
+
+
+def _within(box, outer, slack: int) -> bool:
+    """Whether the box (x0, y0, x1, y1) lies inside `outer`, give or take `slack` pixels."""
+    return (box[0] >= outer[0] - slack and box[1] >= outer[1] - slack and box[2] <= outer[2] + slack
+            and box[3] <= outer[3] + slack)
 
 
 def _columns_shared(a: np.ndarray, b: np.ndarray) -> int:
