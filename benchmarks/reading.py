@@ -540,18 +540,19 @@ def print_table(result: dict) -> None:
 
 def card_summary(result: dict) -> dict:
     """What the model card shows of a run (hub.card reads it from the model folder's reading.json)."""
-    def row(r, accuracy):
-        ece = r.get("ece", r)
-        return {"count": r.get("count", ece.get("count")), "accuracy_pct": accuracy, "declined_pct": r["declined_pct"],
+    def row(count, accuracy, declined, ece):
+        return {"count": count, "accuracy_pct": accuracy, "declined_pct": declined,
                 "ece_before_pct": ece["before_pct"], "ece_after_pct": ece["after_pct"]}
 
-    nd = result["non_digits"]
+    clean, nd = result["mnist_test"], result["non_digits"]
     return {
         "command": "python benchmarks/reading.py", "date": result["date"][:10], "machine": summary(result["machine"]),
-        "seed": result["seed"], "digit_samples": result["digit_samples"], "number_samples": result["samples"] * len(
-            result["styles"]), "decline_threshold": result["decline_threshold"], "temperature": result["temperature"],
-        "mnist_test": row(result["mnist_test"], result["mnist_test"]["accuracy_pct"]),
-        "styles": {name: row(r, r["read_number_pct"]) for name, r in result["single_digits"].items()},
+        "seed": result["seed"], "digit_samples": result["digit_samples"],
+        "number_samples": result["samples"] * len(result["styles"]),
+        "decline_threshold": result["decline_threshold"], "temperature": result["temperature"],
+        "mnist_test": row(clean["count"], clean["accuracy_pct"], clean["declined_pct"], clean),
+        "styles": {name: row(r["count"], r["read_number_pct"], r["declined_pct"], r["ece"])
+                   for name, r in result["single_digits"].items()},
         "non_digits": {"count": nd["all"]["count"], "declined_pct": nd["all"]["declined_pct"],
                        "by_kind": {k: r["declined_pct"] for k, r in nd["by_kind"].items()}},
         "spaced_numbers_exact_pct": {n: row["all"]["exact_pct"]

@@ -187,7 +187,7 @@ class InkMap:
                  and not (photo and i != main and self._in_a_corner(s))]
         # On a clean canvas the digit may be in pieces (a fine pen's line, broken where it is thinnest): the parts
         # near the main stroke extend the digit, and parts near those are taken in turn (a few rounds).
-        for _ in range(1 if self.noise > CLEAN_NOISE else 4):
+        for _ in range(1 if photo else 4):
             reach = max(box[1] - box[0], box[3] - box[2])
             near = (box[0] - reach, box[1] + reach, box[2] - reach, box[3] + reach)
             keep_ids = [i + 1 for i in parts if slices[i][0].start < near[1] and slices[i][0].stop > near[0]
