@@ -86,8 +86,9 @@ def test_a_dead_worker_is_replaced_and_the_request_answered(digits, tmp_path):
     first = _worker_pids(digits)
 
     async def killed_during_the_request():
-        pending = asyncio.ensure_future(digits.predict(path))
-        await asyncio.sleep(0.001)  # submitted
+        pending = asyncio.ensure_future(digits.predict(SlowFile(Path(path).read_bytes(), delay=1.0)))
+        await asyncio.sleep(0.3)  # the worker is reading the file now, for another 0.7 s at least
+        assert not pending.done()
         for pid in first:
             os.kill(pid, signal.SIGKILL)
         return await pending
@@ -154,10 +155,17 @@ def test_read_number_in_a_worker_gives_mnist_classifiers_reading(clf, digits, tm
 
 
 class SlowFile(io.BytesIO):
-    """A file whose reading never ends in time, as a pathological image's decoding would not."""
+    """A file whose first read takes `delay` seconds (60 by default: never in time, as a pathological image's
+    decoding would not). It is pickled to the worker with its bytes, so each worker that reads it waits."""
+
+    def __init__(self, data: bytes, delay: float = 60):
+        super().__init__(data)
+        self.delay = delay
 
     def read(self, *args):
-        time.sleep(60)
+        if self.delay:
+            time.sleep(self.delay)
+            self.delay = 0
         return super().read(*args)
 
 
