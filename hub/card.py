@@ -124,7 +124,8 @@ def _reading(r: dict | None) -> dict | None:
     def row(name, v):
         return {"name": name, "count": f"{int(v['count']):,}", "accuracy": f"{v['accuracy_pct']:.2f}%",
                 "declined": f"{v['declined_pct']:.2f}%", "ece_before": f"{v['ece_before_pct']:.2f}%",
-                "ece_after": f"{v['ece_after_pct']:.2f}%"}
+                "ece_after": f"{v['ece_after_pct']:.2f}%",
+                "ece_floor": f"{v['ece_floor_pct']:.2f}%" if v.get("ece_floor_pct") is not None else "-"}
 
     nd = r["non_digits"]
     return {"date": r["date"], "machine": r["machine"], "command": r["command"],

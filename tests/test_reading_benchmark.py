@@ -141,6 +141,7 @@ def test_update_card_puts_the_runs_figures_in_the_model_card(tmp_path):
     assert "## On drawings, photos and whole numbers" in card
     for name, row in result["single_digits"].items():
         assert f"| {name.replace('_', ' ')} | {row['count']:,} | {row['read_number_pct']:.2f}% |" in card
+        assert f"| {row['ece']['after_pct']:.2f}% | {row['ece']['floor_pct']:.2f}% |" in card
     assert f"{result['non_digits']['all']['declined_pct']:.1f}% are declined" in card
     assert check_card(folder) == []
     summary = json.loads((folder / "reading.json").read_text())
@@ -152,3 +153,25 @@ def test_update_card_puts_the_runs_figures_in_the_model_card(tmp_path):
 def test_update_card_refuses_a_quick_run():
     with pytest.raises(SystemExit):
         reading.main(["--quick", "--update-card"])
+
+
+def test_the_ece_floor_is_what_a_calibrated_model_shows_and_shrinks_with_more_items():
+    """A set whose answers are right with exactly their confidence has an ECE near the floor, not near 0; the
+    floor falls as the set grows (why 500 digits per style overstated the miscalibration)."""
+    from hub.calibration import expected_calibration_error
+
+    def calibrated_set(n, seed):
+        rng = np.random.default_rng(seed)
+        confidence = np.clip(1 - rng.exponential(0.03, n), 0.5, 1.0)  # mostly sure, as digits are
+        p = np.tile(((1 - confidence) / 9)[:, None], (1, 10))
+        p[:, 0] = confidence
+        labels = np.where(rng.random(n) < confidence, 0, 1 + rng.integers(0, 9, n))
+        return p, labels
+
+    floors = {}
+    for n in (500, 3000):
+        eces = [expected_calibration_error(*calibrated_set(n, seed)) for seed in range(40)]
+        p, _ = calibrated_set(n, 0)
+        floors[n] = reading.calibrated_ece_floor(p)
+        assert floors[n] == pytest.approx(np.mean(eces), rel=0.25)
+    assert floors[500] > 1.8 * floors[3000]
