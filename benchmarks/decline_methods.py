@@ -6,7 +6,7 @@ Why: issue 11 offered both ways and asked to measure them before choosing; the a
 decline_threshold. The alternative scored here is the Mahalanobis distance of the network's penultimate
 features to the nearest digit class (class means and one shared covariance, fitted on training digits;
 Lee et al., 2018), declined above its 99.9th percentile on the validation digits, so neither threshold
-looks at the sets below. The sets are the reading benchmark's (same seeds): MNIST test, its 500 single
+looks at the sets below. The sets are the reading benchmark's (same seeds): MNIST test, its 3,000 single
 digits per robustness style and its non-digits in the four number styles, each cropped by
 `hub.preprocess.to_mnist` (the `/predict` path).
 
@@ -16,7 +16,7 @@ at best, not an operating point.
 
 Needs Keras (the `[train]` extras): the model's features come from its Keras files.
 
-    python benchmarks/decline_methods.py [--model-dir models/mnist-cnn] [--samples 200] [--digit-samples 500]
+    python benchmarks/decline_methods.py [--model-dir models/mnist-cnn] [--samples 200] [--digit-samples 3000]
 
 Prints a table, writes benchmarks/results/decline_methods.json.
 """
@@ -211,7 +211,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist-cnn")
     parser.add_argument("--samples", type=int, default=200, help="non-digits per style (default 200, as reading.py)")
-    parser.add_argument("--digit-samples", type=int, default=500, help="single digits per style (default 500)")
+    parser.add_argument("--digit-samples", type=int, default=3000,
+                        help="single digits per style (default 3000, as reading.py: 1%% is 30 digits, not 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=RESULTS / "decline_methods.json")
     args = parser.parse_args(argv)
