@@ -41,12 +41,12 @@ if __package__:  # imported as benchmarks.decline_methods (the tests, from the r
     from benchmarks.reading import NUMBER_CANVASES
     from benchmarks.render_negatives import make_benchmark_negatives
     from benchmarks.render_styles import STYLES
-    from benchmarks.robustness import style_seed
+    from benchmarks.robustness import DIGITS_PER_STYLE, style_seed
 else:  # run as a script: Python puts the script's folder on sys.path
     from reading import NUMBER_CANVASES
     from render_negatives import make_benchmark_negatives
     from render_styles import STYLES
-    from robustness import style_seed
+    from robustness import DIGITS_PER_STYLE, style_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -211,8 +211,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "mnist-cnn")
     parser.add_argument("--samples", type=int, default=200, help="non-digits per style (default 200, as reading.py)")
-    parser.add_argument("--digit-samples", type=int, default=3000,
-                        help="single digits per style (default 3000, as reading.py: 1%% is 30 digits, not 5)")
+    parser.add_argument("--digit-samples", type=int, default=DIGITS_PER_STYLE,
+                        help=f"single digits per style (default {DIGITS_PER_STYLE}, as reading.py)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=RESULTS / "decline_methods.json")
     args = parser.parse_args(argv)

@@ -51,11 +51,11 @@ from hub.preprocess import NoDigitError, mnist_to_input, to_mnist
 if __package__:  # imported as benchmarks.reading (the tests, from the repository root)
     from benchmarks.render_negatives import make_benchmark_negatives
     from benchmarks.render_styles import STYLES, brush_mask
-    from benchmarks.robustness import style_seed
+    from benchmarks.robustness import DIGITS_PER_STYLE, style_seed
 else:  # run as a script: Python puts the script's folder on sys.path
     from render_negatives import make_benchmark_negatives
     from render_styles import STYLES, brush_mask
-    from robustness import style_seed
+    from robustness import DIGITS_PER_STYLE, style_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -574,8 +574,8 @@ def card_summary(result: dict) -> dict:
                    for name, r in result["single_digits"].items()},
         "non_digits": {"count": nd["all"]["count"], "declined_pct": nd["all"]["declined_pct"],
                        "by_kind": {k: r["declined_pct"] for k, r in nd["by_kind"].items()}},
-        "spaced_numbers_exact_pct": {n: row["all"]["exact_pct"]
-                                     for n, row in result["spaced_numbers"]["by_length"].items()},
+        "spaced_numbers_exact_pct": {n: rows["all"]["exact_pct"]
+                                     for n, rows in result["spaced_numbers"]["by_length"].items()},
         "touching_pairs_exact_pct": result["touching_pairs"]["all"]["exact_pct"],
     }
 
@@ -594,9 +594,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model-dir", "--model", type=Path, default=ROOT / "models" / "mnist-cnn")
     parser.add_argument("--samples", type=int, default=200,
                         help="numbers per length and style, touching pairs and non-digits per style (default 200)")
-    parser.add_argument("--digit-samples", type=int, default=3000,
-                        help="single digits per robustness style (default 3000, as benchmarks/robustness.py: the "
-                             "same renders, and a read loss or ECE measured to about 0.25 points)")
+    parser.add_argument("--digit-samples", type=int, default=DIGITS_PER_STYLE,
+                        help=f"single digits per robustness style (default {DIGITS_PER_STYLE}, as "
+                             "benchmarks/robustness.py: the same renders, a read loss or ECE to about 0.25 points)")
     parser.add_argument("--styles", default=",".join(NUMBER_CANVASES),
                         help=f"styles for numbers and non-digits (default {','.join(NUMBER_CANVASES)})")
     parser.add_argument("--single-styles", default=",".join(STYLES),

@@ -44,6 +44,7 @@ SKETCH_TOLERANCE = 1.0  # points below clean-test accuracy allowed for each sket
 LOW_RES_16_TOLERANCE = 2.0  # ... for digits 16 px tall
 LOW_RES_FLOOR = 85.0  # 8 and 12 px tall: at least this, and never below the naive resize
 PAPER_TARGET = 97.0  # ruled paper, heavy ink
+DIGITS_PER_STYLE = 3000  # a style's standard error about 0.25 points (issue 12); reading.py renders the same
 
 
 def target(style: str, clean: float) -> tuple[float, bool]:
@@ -229,7 +230,8 @@ def print_table(result: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", "--model", type=Path, default=ROOT / "models" / "mnist-cnn")
-    parser.add_argument("--samples", type=int, default=3000, help="digits per style (default 3000)")
+    parser.add_argument("--samples", type=int, default=DIGITS_PER_STYLE,
+                        help=f"digits per style (default {DIGITS_PER_STYLE})")
     parser.add_argument("--styles", default=",".join(STYLES),
                         help=f"comma-separated subset of the styles (default all: {','.join(STYLES)})")
     parser.add_argument("--seed", type=int, default=0)
