@@ -228,3 +228,20 @@ def test_a_photo_corner_shadow_on_the_image_edge_is_no_digit_of_the_number(clf):
     for truth, image in images.values():
         reading = clf.read_number(image)
         assert (reading.status, reading.number) == ("ok", truth)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("touching_*")), ids=lambda p: p.stem)
+def test_touching_digits_are_cut_and_read(clf, path):
+    """Touching pairs of MNIST test digits redrawn with a brush (the reading benchmark's renderer, seed 1; named
+    touching_<truth>): the reader declined them whole, the width prior keeping a cluster of 1.3-1.5 times its
+    height in one piece; a cut into two confident digits now wins."""
+    reading = clf.read_number(path)
+    assert (reading.status, reading.number) == ("ok", path.stem.split("_")[1])
+
+
+def test_a_wide_check_mark_is_not_cut_into_ones(clf):
+    """Cut at its corner, a broad check mark is two straight strokes that read "11"; whole, the model declines it.
+    A cut into nothing but 1s is never taken."""
+    check_mark = _drawing(("line", (0.1, 0.5, 0.3, 0.7)), ("line", (0.3, 0.7, 0.9, 0.3)), width=24)
+    reading = clf.read_number(check_mark)
+    assert reading.status == "not_a_digit" and len(reading.digits) == 1
