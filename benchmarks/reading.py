@@ -522,7 +522,8 @@ def print_table(result: dict) -> None:
                                            if r["count"]))
     tp = result["touching_pairs"]
     print("\nTouching pairs, exact %: " + ", ".join(f"{s} {tp[s]['exact_pct']:.1f}" for s in styles)
-          + f"; all {tp['all']['exact_pct']:.1f} (per-digit {tp['all']['digit_pct']:.1f})")
+          + f"; all {tp['all']['exact_pct']:.1f} (per-digit {tp['all']['digit_pct']:.1f}); declined "
+          f"{tp['all']['declined_pct']:.1f}, read as a wrong number {_misread_pct(tp['all']):.1f}")
     nd = result["non_digits"]
     print(f"\nNon-digits declined %: all {nd['all']['declined_pct']:.1f} (n={nd['all']['count']}); "
           + ", ".join(f"{s} {r['declined_pct']:.1f}" for s, r in nd["by_style"].items())
@@ -556,6 +557,11 @@ def print_table(result: dict) -> None:
     print("all required targets met" if result["all_targets_met"] else "NOT all required targets met")
 
 
+def _misread_pct(row: dict) -> float:
+    """% of a set read as a number that is not the truth: neither right, nor declined, nor blank."""
+    return round(100.0 - row["exact_pct"] - row["declined_pct"] - row.get("no_digit_pct", 0.0), 2)
+
+
 def card_summary(result: dict) -> dict:
     """What the model card shows of a run (hub.card reads it from the model folder's reading.json)."""
     def row(count, accuracy, declined, ece):
@@ -577,6 +583,7 @@ def card_summary(result: dict) -> dict:
         "spaced_numbers_exact_pct": {n: rows["all"]["exact_pct"]
                                      for n, rows in result["spaced_numbers"]["by_length"].items()},
         "touching_pairs_exact_pct": result["touching_pairs"]["all"]["exact_pct"],
+        "touching_pairs_declined_pct": result["touching_pairs"]["all"]["declined_pct"],
     }
 
 

@@ -136,7 +136,9 @@ def _reading(r: dict | None) -> dict | None:
                            "by_kind": ", ".join(f"{k} {v:.0f}%" for k, v in nd["by_kind"].items())},
             "numbers": ", ".join(f"{n} digits {v:.1f}%" for n, v in r["spaced_numbers_exact_pct"].items()),
             "number_samples": f"{int(r['number_samples']):,}",
-            "touching": f"{r['touching_pairs_exact_pct']:.1f}%"}
+            "touching": f"{r['touching_pairs_exact_pct']:.1f}%",
+            "touching_declined": (f"{r['touching_pairs_declined_pct']:.1f}%"
+                                  if r.get("touching_pairs_declined_pct") is not None else None)}
 
 
 # ---------------------------------------------------------------- metadata

@@ -6,8 +6,9 @@ other ink is one digit broken apart; small marks join a close neighbour or are d
 image (a page edge, a shadow) is dropped. Each cluster is first read as one digit; only a cluster that does not read
 as a confident digit is also read as its column groups and as cuts at low-ink columns, and the most digit-like
 reading wins (product of max digit probability x (1 - P(not a digit)), times a prior on the cluster's width /
-height): a half digit often reads as a confident digit, so a confident whole is never cut, and a cut into nothing
-but 1s is never taken (the straight strokes of an A, a V or a check mark). The converse: two
+height): a half digit often reads as a confident digit, so a confident whole is never cut; a reading in parts
+needs every part to be a confident digit, and not all of them 1s (the straight strokes of an A, a V or a check
+mark). The converse: two
 neighbouring clusters whose columns overlap, one of them no confident digit, are one digit drawn in pieces (a thin
 pen's broken 0) when together they read as a confident digit.
 
@@ -41,7 +42,7 @@ FRAGMENT = 0.5  # a group less tall than this share of the tallest is part of a 
 CLEAR_GAP = 0.15  # ink this many digit heights apart (or more) is two symbols
 EDGE_SPAN = 0.9  # ink on the image edge spanning this share of the image beside a digit is a page edge or shadow
 WIDE = 0.85  # a cluster wider than this many times its height may be touching digits: cuts are tried ...
-SURE = 0.9  # ... unless it reads as one digit with this score (confidence x (1 - P(not a digit)))
+SURE = 0.9  # ... unless it reads as one digit with this score (confidence x (1 - P(not a digit))); parts need it too
 THREE = 2.0  # ... and a part of a cut still wider than WIDE * THREE is cut again
 SINGLE_ASPECT = (1.25, 0.15)  # prior that a cluster is one digit: a logistic (middle, scale) in width / height
 CUT_MARGIN = 0.25  # cuts leave each part at least this many group heights wide
@@ -162,8 +163,9 @@ def read_number(clf, image) -> NumberReading:
             best_value = max(float(score[k]), float(not_a_digit[k])) * _prior(1, aspect)
             for option in options[k]:
                 value = float(np.prod(score2[at:at + len(option)])) * _prior(len(option), aspect)
-                if _only_ones(clf, probabilities2[at:at + len(option)]):
-                    value = 0.0  # the legs of an A, a V, a W or a check mark; touching 1s are rare
+                parts_p = probabilities2[at:at + len(option)]
+                if float(np.min(score2[at:at + len(option)])) < SURE or _only_ones(clf, parts_p):
+                    value = 0.0  # every part a confident digit, and not only 1s (the legs of an A, a V, a check mark)
                 if value > best_value:
                     best_value = value
                     best = [(parts[at + i], crops2[at + i], probabilities2[at + i], not_a_digit2[at + i])

@@ -143,6 +143,8 @@ def test_update_card_puts_the_runs_figures_in_the_model_card(tmp_path):
         assert f"| {name.replace('_', ' ')} | {row['count']:,} | {row['read_number_pct']:.2f}% |" in card
         assert f"| {row['ece']['after_pct']:.2f}% | {row['ece']['floor_pct']:.2f}% |" in card
     assert f"{result['non_digits']['all']['declined_pct']:.1f}% are declined" in card
+    touching = result["touching_pairs"]["all"]
+    assert f"Touching pairs: {touching['exact_pct']:.1f}% read\n  exactly, {touching['declined_pct']:.1f}% declined" in card
     assert check_card(folder) == []
     summary = json.loads((folder / "reading.json").read_text())
     summary["touching_pairs_exact_pct"] = 42.42
