@@ -8,9 +8,8 @@ as a confident digit is also read as its column groups and as cuts at low-ink co
 reading wins (product of max digit probability x (1 - P(not a digit)), times a prior on the cluster's width /
 height): a half digit often reads as a confident digit, so a confident whole is never cut; a reading in parts
 needs every part to be a confident digit, and not all of them 1s (the straight strokes of an A, a V or a check
-mark). The converse: two
-neighbouring clusters whose columns overlap, one of them no confident digit, are one digit drawn in pieces (a thin
-pen's broken 0) when together they read as a confident digit.
+mark). The converse: two neighbouring clusters whose columns overlap, one of them no confident digit, are one digit
+drawn in pieces (a thin pen's broken 0) when together they read as a confident digit.
 
 One cluster on the image reads through the very same steps as `to_mnist` (the same map and mask, hence the same
 28x28 crop and the same answer as /predict), at about the same cost; a finer map is built only for numbers.
@@ -162,9 +161,9 @@ def read_number(clf, image) -> NumberReading:
             # non-digit, and must not lose to two confident "1"s cut from its legs.
             best_value = max(float(score[k]), float(not_a_digit[k])) * _prior(1, aspect)
             for option in options[k]:
-                value = float(np.prod(score2[at:at + len(option)])) * _prior(len(option), aspect)
-                parts_p = probabilities2[at:at + len(option)]
-                if float(np.min(score2[at:at + len(option)])) < SURE or _only_ones(clf, parts_p):
+                part_scores = score2[at:at + len(option)]
+                value = float(np.prod(part_scores)) * _prior(len(option), aspect)
+                if part_scores.min() < SURE or _only_ones(clf, probabilities2[at:at + len(option)]):
                     value = 0.0  # every part a confident digit, and not only 1s (the legs of an A, a V, a check mark)
                 if value > best_value:
                     best_value = value
@@ -408,7 +407,8 @@ def _prior(parts: int, aspect: float) -> float:
     """Prior that a cluster of ink of this width / height is one digit (else several), a logistic placed between
     rendered single digits (w/h: median 0.7, 95th percentile 1.2, 99th 1.8) and touching pairs (median 1.26). A
     confident single digit is never cut (a half digit often reads as a confident digit), so the prior only
-    weighs unsure clusters; it was (1.6, 0.2), which kept 57% of touching pairs whole and declined."""
+    weighs unsure clusters. At (1.6, 0.2) it kept most touching pairs whole, and 58.5% of the reading benchmark's
+    were declined."""
     one = 1.0 / (1.0 + np.exp((aspect - SINGLE_ASPECT[0]) / SINGLE_ASPECT[1]))
     return float(one if parts == 1 else 1.0 - one)
 
