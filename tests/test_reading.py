@@ -208,26 +208,14 @@ def test_a_single_digit_that_was_cut_or_joined_reads_as_predict_does(clf, path):
     assert reading.digits[0].digit == str(clf.predict(crop[np.newaxis, ..., np.newaxis])[0].label)
 
 
-def test_a_photo_corner_shadow_on_the_image_edge_is_no_digit_of_the_number(clf):
-    """Two benchmark photos (benchmarks/reading.py, photo style, seed [0, 2, ord-sum of "photo"], items 71 and 190)
-    whose dark vignette corner touches the image edge beside the number: glued to the "4" of "04", it made the
-    digits "fragments" of one tall group (read "4"); apart from "35", it was a third symbol the model declined."""
-    from benchmarks.reading import SPACED_GAP, render_number
-    from hub.data import load_mnist
-
-    data = load_mnist()
-    rng = np.random.default_rng([0, 2, sum(map(ord, "photo"))])
-    images = {}
-    for k in range(191):
-        picks = rng.integers(0, len(data.x_test), size=2)
-        gaps = list(rng.uniform(*SPACED_GAP, size=1))
-        image = render_number(data.x_test[picks], "photo", rng, gaps)
-        if k in (71, 190):
-            images[k] = ("".join(str(int(data.y_test[i])) for i in picks), image)
-    assert [truth for truth, _ in images.values()] == ["04", "35"]
-    for truth, image in images.values():
-        reading = clf.read_number(image)
-        assert (reading.status, reading.number) == ("ok", truth)
+@pytest.mark.parametrize("truth", ["04", "35"])
+def test_a_photo_corner_shadow_on_the_image_edge_is_no_digit_of_the_number(clf, truth):
+    """Two benchmark photos (benchmarks/reading.py, photo style, seed [0, 2, ord-sum of "photo"], items 71 and 190,
+    drawn with the pen before 2026-12-01; saved, since a changed drawing shifts the random stream of every image
+    after it) whose dark vignette corner touches the image edge beside the number: glued to the "4" of "04", it made
+    the digits "fragments" of one tall group (read "4"); apart from "35", it was a third symbol the model declined."""
+    reading = clf.read_number(FIXTURES / f"photo_corner_{truth}.jpg")
+    assert (reading.status, reading.number) == ("ok", truth)
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("touching_*")), ids=lambda p: p.stem)
