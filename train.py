@@ -85,9 +85,9 @@ def main(argv=None) -> int:
     import tensorflow as tf
     from sklearn.metrics import classification_report
 
-    from hub import calibration, card, data, evaluate, hub_io, model_folder, plots
+    from hub import calibration, card, data, evaluate, feature_distance, hub_io, model_folder, plots
     from hub.metrics import RunMetrics
-    from hub.model import RECIPES, ensemble_members
+    from hub.model import RECIPES, ensemble_members, with_features
     from hub.preprocess import mnist_to_input
     from hub.training import adapt_to_run_length, kept_epoch, precision_policy, train
 
@@ -202,6 +202,24 @@ def main(argv=None) -> int:
     print(f"Not a digit (P >= {threshold}): {decline_metrics['test_digits_declined']:.2%} of test digits declined, "
           f"{decline_metrics['val_non_digits_declined']:.2%} of validation non-digits")
 
+    # ------------------------------------------------------------------------- feature distance
+    # How unlike every training digit an image is (hub.feature_distance): the reader declines a symbol when the
+    # not_a_digit class or this distance says so. Fitted on training digits, its threshold on validation digits.
+    distance, distance_fitted_on = feature_distance.fit_for_model(model, mnist, recipe.validation_size, args.seed)
+    features = with_features(model)
+    test_far = distance.is_far(features.predict(x_test, batch_size=1024, verbose=0)[0])
+    val_far = distance.is_far(features.predict(x_val_all, batch_size=1024, verbose=0)[0])
+    either = val_far | (evaluate.not_a_digit_probability(val_calibrated) >= threshold)
+    decline_metrics["feature_distance"] = {
+        "threshold": round(distance.threshold, 3),
+        "test_digits_declined": round(float(np.mean(test_far)), 5),
+        "val_non_digits_declined": round(float(np.mean(val_far[~val_digits])), 5),
+        "val_non_digits_declined_either": round(float(np.mean(either[~val_digits])), 5),
+    }
+    print(f"Unlike any digit (feature distance >= {distance.threshold:.2f}): {np.mean(test_far):.2%} of test digits, "
+          f"{np.mean(val_far[~val_digits]):.2%} of validation non-digits; either way: "
+          f"{np.mean(either[~val_digits]):.2%} of validation non-digits declined")
+
     figure = {name: assets / file_name for name, file_name in model_folder.ASSET_NAMES.items()}
     plots.plot_training_curves(history, figure["training_curves"])
     plots.plot_confusion_matrix(result.metrics["confusion_matrix"], figure["confusion_matrix"])
@@ -212,7 +230,9 @@ def main(argv=None) -> int:
     # ------------------------------------------------------------------------- model folder
     config = model_folder.classifier_config(temperature, fitted_on=f"validation split ({len(x_val_all):,} images)",
                                             decline_threshold=threshold)
+    config["feature_distance"] = distance.config(distance_fitted_on)
     model_folder.save_model(model, output_dir, config)  # the Keras files, model.tflite, classifier.json
+    distance.save(output_dir)
     try:  # the LiteRT file is what MnistClassifier runs: it must answer like the model we just evaluated
         tflite_max_abs_diff = model_folder.check_tflite(output_dir, x_test, result.outputs)
     except model_folder.LiteRTMismatchError as err:

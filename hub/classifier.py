@@ -11,7 +11,9 @@ Confidences: classifier.json (format_version 2) carries a calibration temperatur
 (`hub.calibration`), and the model may have an extra "not_a_digit" output with a `decline_threshold`. The digit
 probabilities this class returns are calibrated and renormalised over the 10 digits ("which digit, if it is one");
 P(not_a_digit) is reported beside them. Version-1 folders (10 outputs, no calibration) read as temperature 1,
-P(not_a_digit) = 0, never declined.
+P(not_a_digit) = 0, never declined. A folder may also carry `feature_distance.npz` (`hub.feature_distance`): then
+`scores` gives each image's distance to the digits the model was trained on, and `declines` counts a distance at
+or beyond its threshold as "not a digit" too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import numpy as np
 
 from hub import preprocess
 from hub.calibration import apply_temperature
+from hub.feature_distance import FILE as FEATURE_DISTANCE_FILE
+from hub.feature_distance import FeatureDistance
 from hub.litert import LiteRTModel
 from hub.model_folder import (CARD_FILE, CLASSIFIER_CONFIG, CLASSIFIER_FILE, KERAS_FILES, METRICS_FILE,
                               NOT_A_DIGIT, TFLITE_FILE)
@@ -37,7 +41,7 @@ FORMAT = CLASSIFIER_CONFIG["format"]
 FORMAT_VERSION = CLASSIFIER_CONFIG["format_version"]
 READABLE_VERSION = max(FORMAT_VERSION, 2)  # version 2 added calibration and the not_a_digit output
 # What from_pretrained downloads: the model and what describes it, not the card's plots.
-DOWNLOAD_PATTERNS = [TFLITE_FILE, *KERAS_FILES, CLASSIFIER_FILE, METRICS_FILE, CARD_FILE]
+DOWNLOAD_PATTERNS = [TFLITE_FILE, *KERAS_FILES, CLASSIFIER_FILE, FEATURE_DISTANCE_FILE, METRICS_FILE, CARD_FILE]
 CHUNK = 1024  # images per model call for big batches (bounded memory, full speed)
 
 log = logging.getLogger(__name__)
@@ -70,12 +74,15 @@ class MnistClassifier:
     where LiteRT is unavailable, a traced TensorFlow function. `metrics` is the folder's metrics.json as a dict.
     `labels` are the network's outputs (10 digits, plus "not_a_digit" for format_version 2 models);
     `digit_labels` the 10 digits that `predict_proba` returns. `temperature` and `decline_threshold` come from
-    classifier.json (1 and None, "never decline", when it has none).
+    classifier.json (1 and None, "never decline", when it has none). `feature_distance` is the folder's
+    `FeatureDistance` (None without one, or when the runtime gives no features).
     """
 
     def __init__(self, runtime, config: dict, metrics: dict | None = None, folder: str | Path | None = None,
-                 source: str | None = None, commit_hash: str | None = None):
+                 source: str | None = None, commit_hash: str | None = None,
+                 feature_distance: FeatureDistance | None = None):
         self.runtime = runtime
+        self.feature_distance = feature_distance
         self.config = config
         self.metrics = metrics
         self.folder = Path(folder) if folder is not None else None
@@ -144,7 +151,7 @@ class MnistClassifier:
             raise ModelLoadError(f"The {CLASSIFIER_FILE} in the {where} must list the 10 digits '0'..'9' among its "
                                  f"labels; it lists {config['labels']}.")
         return cls(runtime, config, _read_json(folder / METRICS_FILE), folder=folder, source=source or str(folder),
-                   commit_hash=commit_hash)
+                   commit_hash=commit_hash, feature_distance=_load_feature_distance(folder, config, runtime, where))
 
     # ------------------------------------------------------------------ inference
     def predict_proba(self, images) -> np.ndarray:
@@ -158,7 +165,19 @@ class MnistClassifier:
 
     def probabilities(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model input (N, 28, 28, 1) -> (digit probabilities (N, 10), P(not a digit) (N,)), both calibrated."""
-        raw = self._run(batch)
+        return self._calibrated(self._run(batch))
+
+    def scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Model input -> (digit probabilities, P(not a digit), feature distance (N,) or None without one), from
+        one model call."""
+        if self.feature_distance is None:
+            return (*self.probabilities(batch), None)
+        parts = [self.runtime.run(batch[i:i + CHUNK]) for i in range(0, max(len(batch), 1), CHUNK)]
+        raw = np.concatenate([p for p, _ in parts])
+        distance = self.feature_distance.distance(np.concatenate([f for _, f in parts]))
+        return (*self._calibrated(raw), distance.astype(np.float32))
+
+    def _calibrated(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.temperature == 1.0 and self._not_a_digit_column is None and self._digit_columns == list(range(10)):
             return raw, np.zeros(len(raw), np.float32)  # a version-1 model: its softmax as it is
         calibrated = apply_temperature(raw, self.temperature)
@@ -168,12 +187,21 @@ class MnistClassifier:
             return digits, np.zeros(len(raw), np.float32)
         return digits, calibrated[:, self._not_a_digit_column].copy()
 
-    def declines(self, not_a_digit) -> np.ndarray:
-        """Which calibrated P(not a digit) values reach the model's decline threshold (never, without one)."""
+    def declines(self, not_a_digit, distance=None) -> np.ndarray:
+        """Which symbols are no digit: calibrated P(not a digit) at or above the model's decline threshold (never,
+        without one), or a feature distance at or beyond its threshold (when given and the folder has one)."""
         not_a_digit = np.asarray(not_a_digit)
-        if self.decline_threshold is None:
-            return np.zeros(not_a_digit.shape, bool)
-        return not_a_digit >= self.decline_threshold
+        declined = np.zeros(not_a_digit.shape, bool) if self.decline_threshold is None \
+            else not_a_digit >= self.decline_threshold
+        if distance is not None and self.feature_distance is not None:
+            declined |= np.asarray(distance) >= self.feature_distance.threshold
+        return declined
+
+    def unlike_digits(self, distance) -> np.ndarray | bool:
+        """Which feature distances are at or beyond the threshold (False, broadcastable, without them)."""
+        if distance is None or self.feature_distance is None:
+            return False
+        return np.asarray(distance) >= self.feature_distance.threshold
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) <= CHUNK:
@@ -272,6 +300,28 @@ def keras_runtime(model):
                          input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
         return lambda x: fn(np.ascontiguousarray(x, dtype=np.float32)).numpy()
     return lambda x: keras.ops.convert_to_numpy(model(np.asarray(x, np.float32), training=False))
+
+
+def _load_feature_distance(folder: Path, config: dict, runtime, where: str) -> FeatureDistance | None:
+    """The folder's FeatureDistance, if classifier.json names one and the runtime gives features."""
+    block = config.get("feature_distance")
+    if not block:
+        return None
+    if getattr(runtime, "num_features", None) is None:
+        log.warning("the %s has %s but its model gives no features: symbols are declined by the not_a_digit "
+                    "class alone", where, FEATURE_DISTANCE_FILE)
+        return None
+    try:
+        fitted = FeatureDistance.load(folder, float(block["threshold"]))
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ModelLoadError(f"The {where} lists {FEATURE_DISTANCE_FILE} in {CLASSIFIER_FILE}, but it could not be "
+                             f"read ({type(e).__name__}: {e}). The download was probably incomplete: push the model "
+                             "folder again with `python -m hub.push FOLDER REPO_ID`.") from e
+    if fitted.whiten.shape[0] != runtime.num_features:
+        raise ModelLoadError(f"{FEATURE_DISTANCE_FILE} in the {where} was fitted on {fitted.whiten.shape[0]} "
+                             f"features, but its model gives {runtime.num_features}: it belongs to another model. "
+                             "Refit it with `python -m hub.feature_distance FOLDER`.")
+    return fitted
 
 
 def _read_json(path: Path) -> dict | None:

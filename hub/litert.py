@@ -31,7 +31,8 @@ def convert(model) -> bytes:
 
 
 class LiteRTModel:
-    """numpy (N, 28, 28, 1) float32 -> (N, classes) probabilities, from the bytes in `flatbuffer`.
+    """numpy (N, 28, 28, 1) float32 -> (N, classes) probabilities, from the bytes in `flatbuffer`; `run` also
+    gives the features of a model that outputs them second (`hub.model.with_features`), else None.
 
     Interpreters are not thread-safe: each calling thread gets its own, with one CPU thread for small batches
     (a web request; concurrency comes from the server) and every core for big ones. Resizing an interpreter to
@@ -46,26 +47,34 @@ class LiteRTModel:
         self._local = threading.local()
         self.cpus = os.cpu_count() or 1
         probe = Interpreter(model_content=self.flatbuffer)  # fails here, not on the first request, if unreadable
-        self.num_outputs = int(probe.get_output_details()[0]["shape"][-1])
+        outputs = probe.get_output_details()
+        self.num_outputs = int(outputs[0]["shape"][-1])
+        self.num_features = int(outputs[1]["shape"][-1]) if len(outputs) > 1 else None
 
     def _interpreter(self, batch: int):
-        """(interpreter, input index, output index), sized for `batch` images."""
+        """(interpreter, input index, probabilities' index, features' index or None), sized for `batch` images."""
         threads = 1 if batch <= SMALL_BATCH else self.cpus
         cache = self._local.__dict__.setdefault("interpreters", {})
         if threads not in cache:
             interpreter = self._new(model_content=self.flatbuffer, num_threads=threads)
-            cache[threads] = [interpreter, interpreter.get_input_details()[0]["index"],
-                              interpreter.get_output_details()[0]["index"], None]
+            outputs = [d["index"] for d in interpreter.get_output_details()]
+            cache[threads] = [interpreter, interpreter.get_input_details()[0]["index"], outputs[0],
+                              outputs[1] if len(outputs) > 1 else None, None]
         entry = cache[threads]
-        if entry[3] != batch:
+        if entry[4] != batch:
             entry[0].resize_tensor_input(entry[1], [batch, *INPUT_SHAPE])
             entry[0].allocate_tensors()
-            entry[3] = batch
-        return entry[:3]
+            entry[4] = batch
+        return entry[:4]
 
-    def __call__(self, x):
+    def run(self, x) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, features or None): copies, safe to keep after the next call."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        interpreter, inputs, outputs = self._interpreter(len(x))
+        interpreter, inputs, probabilities, features = self._interpreter(len(x))
         interpreter.set_tensor(inputs, x)
         interpreter.invoke()
-        return interpreter.get_tensor(outputs)  # a copy: safe to keep after the next call
+        return interpreter.get_tensor(probabilities), (
+            interpreter.get_tensor(features) if features is not None else None)
+
+    def __call__(self, x):
+        return self.run(x)[0]

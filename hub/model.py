@@ -195,6 +195,21 @@ def build_ensemble(members: list[keras.Model], name: str = "mnist_cnn_ensemble")
     return keras.Model(inputs, outputs, name=name)
 
 
+def with_features(model: keras.Model) -> keras.Model:
+    """The same network with two outputs: the features its last Dense layer reads (for an ensemble, its members'
+    side by side), then its probabilities.
+
+    The order is LiteRT's: the converter lists a two-output model's outputs in reverse, so in model.tflite the
+    probabilities come first, where readers that know only one output look (`hub.model_folder.check_tflite`
+    checks them against the Keras model). The feature distance (`hub.feature_distance`) reads the features.
+    """
+    members = ensemble_members(model) or [model]
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    features = [keras.Model(member.inputs, member.layers[-1].input)(inputs) for member in members]
+    features = features[0] if len(features) == 1 else layers.Concatenate(name="features")(features)
+    return keras.Model(inputs, [features, model(inputs)], name=f"{model.name}_with_features")
+
+
 def ensemble_members(model: keras.Model) -> list[keras.Model]:
     """The member networks of a build_ensemble model (empty for a single network)."""
     return [layer for layer in model.layers if isinstance(layer, keras.Model)]

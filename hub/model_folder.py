@@ -2,6 +2,7 @@
 
 Layout (the same locally, in the Hub repo and in the Hugging Face cache):
     model.tflite                                   the network for inference without TensorFlow (hub.classifier)
+    feature_distance.npz                           class means and covariance of its features (hub.feature_distance)
     config.json, metadata.json, model.weights.h5   Keras 3 native format (`keras.saving.load_model("hf://...")`)
     classifier.json                                labels and input contract for hub.classifier
     metrics.json                                   every figure of the run that wrote the folder (hub.metrics)
@@ -85,8 +86,6 @@ def save_model(model, folder: str | Path, config: dict | None = None) -> Path:
     model's file). Keras saves through a fresh folder: its saver fails on a folder whose assets/
     already exists (ours holds the plots), and a re-run must overwrite the old files cleanly.
     """
-    from hub import litert
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     inference_model = model.__class__.from_config(model.get_config())
@@ -95,9 +94,19 @@ def save_model(model, folder: str | Path, config: dict | None = None) -> Path:
         inference_model.save(tmp, zipped=False)
         for name in KERAS_FILES:
             shutil.copyfile(Path(tmp) / name, folder / name)
-    (folder / TFLITE_FILE).write_bytes(litert.convert(inference_model))
+    write_litert(inference_model, folder)
     write_json(folder, CLASSIFIER_FILE, config or CLASSIFIER_CONFIG)
     return folder
+
+
+def write_litert(model, folder: str | Path) -> Path:
+    """model.tflite: the probabilities (its first output) and the features the feature distance reads."""
+    from hub import litert
+    from hub.model import with_features
+
+    path = Path(folder) / TFLITE_FILE
+    path.write_bytes(litert.convert(with_features(model)))
+    return path
 
 
 def check_tflite(folder: str | Path, images: np.ndarray, keras_probabilities: np.ndarray) -> float:

@@ -71,6 +71,14 @@ def test_an_ensemble_is_one_safe_keras_model_and_one_tflite_averaging_its_member
     reloaded = model_folder.load_keras_model(tmp_path)  # safe mode
     np.testing.assert_allclose(np.asarray(reloaded(x, training=False)), expected, atol=1e-6)
     assert model_folder.check_tflite(tmp_path, x, expected) < 1e-5
+    # model.tflite also gives the features the feature distance reads: both members' side by side
+    from hub.litert import LiteRTModel
+    from hub.model import with_features
+
+    probabilities, features = LiteRTModel((tmp_path / model_folder.TFLITE_FILE).read_bytes()).run(x)
+    expected_features = np.concatenate([np.asarray(with_features(m)(x)[0]) for m in members], axis=1)
+    np.testing.assert_allclose(features, expected_features, atol=1e-4)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     with pytest.raises(ValueError, match="at least two members"):
         build_ensemble(members[:1])
 
