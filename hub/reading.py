@@ -15,8 +15,11 @@ One cluster on the image reads through the very same steps as `to_mnist` (the sa
 28x28 crop and the same answer as /predict), at about the same cost; a finer map is built only for numbers.
 
 Status: "no_digit" when nothing is drawn, "not_a_digit" when the model's calibrated P(not_a_digit) for any symbol
-reaches the model's decline threshold (a model without that class never declines) or a symbol has separate marks
-inside a closed loop (a face: no digit has those, and the model read drawn faces as a confident "0"), else "ok".
+reaches the model's decline threshold (a model without that class never declines), a symbol's features are unlike
+any digit's (`hub.feature_distance`: two touching digits taken for one, a doodle the not_a_digit class never saw),
+or a symbol has separate marks inside a closed loop (a face: no digit has those, and the model read drawn faces
+as a confident "0"), else "ok". While the digits are being found, a symbol unlike any digit counts as no digit
+(P(not a digit) 1), so a cluster that reads so whole is also read in parts.
 """
 
 from __future__ import annotations
@@ -56,26 +59,32 @@ CLOSER_MARGIN = 0.15  # ... cut from the image with this share of its size aroun
 ROUND = 4  # decimals in to_dict()
 
 STATUS_OK, STATUS_NO_DIGIT, STATUS_NOT_A_DIGIT = "ok", "no_digit", "not_a_digit"
-# Why a reading is "not_a_digit": the model's P(not a digit) reached its threshold, or a symbol has marks inside a loop
-REASON_MODEL, REASON_MARKS_INSIDE = "model", "marks_inside_a_loop"
+# Why a reading is "not_a_digit": the model's P(not a digit) reached its threshold, a symbol's features are unlike any
+# digit's, or a symbol has marks inside a loop
+REASON_MODEL, REASON_UNLIKE, REASON_MARKS_INSIDE = "model", "unlike_any_digit", "marks_inside_a_loop"
 
 
 @dataclass(frozen=True)
 class DigitReading:
     """One symbol of the number: its digit, calibrated confidence, box (x0, y0, x1, y1) in the input image's pixels
-    (x1, y1 exclusive), the 3 most probable digits and the calibrated P(not a digit) (1 for a symbol with marks
-    inside a closed loop)."""
+    (x1, y1 exclusive), the 3 most probable digits, the calibrated P(not a digit) (1 for a symbol with marks
+    inside a closed loop or features unlike any digit's) and the feature distance to the nearest digit class (None
+    for a model folder without `feature_distance.npz`)."""
 
     digit: str
     confidence: float
     box: tuple[int, int, int, int]
     top3: list[tuple[str, float]]
     not_a_digit: float = 0.0
+    feature_distance: float | None = None
 
     def to_dict(self) -> dict:
-        return {"digit": self.digit, "confidence": round(self.confidence, ROUND), "box": list(self.box),
-                "top3": [{"digit": d, "confidence": round(c, ROUND)} for d, c in self.top3],
-                "not_a_digit": round(self.not_a_digit, ROUND)}
+        reply = {"digit": self.digit, "confidence": round(self.confidence, ROUND), "box": list(self.box),
+                 "top3": [{"digit": d, "confidence": round(c, ROUND)} for d, c in self.top3],
+                 "not_a_digit": round(self.not_a_digit, ROUND)}
+        if self.feature_distance is not None:
+            reply["feature_distance"] = round(self.feature_distance, 2)
+        return reply
 
 
 @dataclass(frozen=True)
@@ -85,9 +94,10 @@ class NumberReading:
     `number` is the digits left to right, "" unless `status` is "ok". `confidence` is, for "ok", the product of
     the digits' confidences (the probability that all are right); for "not_a_digit", the highest P(not a digit)
     among the symbols; 0 for "no_digit". `crops` (n, 28, 28) float32 are what the model saw, one per symbol.
-    `reason`, for "not_a_digit" only (and then in `to_dict()`): "model" (its P(not a digit) reached the threshold)
-    or "marks_inside_a_loop" (a symbol has separate marks inside a closed loop, as a face has; its P(not a digit)
-    is then 1).
+    `reason`, for "not_a_digit" only (and then in `to_dict()`): "model" (its P(not a digit) reached the threshold),
+    "unlike_any_digit" (a symbol's feature distance reached its threshold; its P(not a digit) is then 1) or
+    "marks_inside_a_loop" (a symbol has separate marks inside a closed loop, as a face has; its P(not a digit) is
+    then 1).
     """
 
     number: str
@@ -326,7 +336,8 @@ def _classify(clf, parts):
     """(crops, digit probabilities, P(not a digit), score) of (map, coarse mask) parts, in one model call; the score
     (highest digit probability x (1 - P(not a digit))) says how digit-like each part is."""
     crops = np.stack([m_ink.to_mnist(m) for m_ink, m in parts])
-    probabilities, not_a_digit = clf.probabilities(crops[..., np.newaxis])
+    probabilities, not_a_digit, distance = clf.scores(crops[..., np.newaxis])
+    not_a_digit = np.where(clf.unlike_digits(distance), np.float32(1.0), not_a_digit)
     return crops, probabilities, not_a_digit, _score(probabilities, not_a_digit)
 
 
@@ -336,16 +347,23 @@ def _score(probabilities: np.ndarray, not_a_digit):
 
 
 def _reading(clf, probabilities, not_a_digit, boxes, crops, marks_inside: bool = False) -> NumberReading:
+    """`not_a_digit` as `_classify` gives it (1 where a symbol is unlike any digit); the crops are scored again for
+    the feature distances and the model's own P(not a digit), which the reply reports (one small model call)."""
     labels = clf.digit_labels
+    _, model_says, distance = clf.scores(crops[..., np.newaxis])
+    distances = distance if distance is not None else [None] * len(crops)
     digits = []
-    for p, q, box in zip(probabilities, not_a_digit, boxes):
+    for p, q, d, box in zip(probabilities, not_a_digit, distances, boxes):
         order = np.argsort(-p, kind="stable")[:3]
         digits.append(DigitReading(digit=labels[order[0]], confidence=float(p[order[0]]), box=box,
-                                   top3=[(labels[i], float(p[i])) for i in order], not_a_digit=float(q)))
+                                   top3=[(labels[i], float(p[i])) for i in order], not_a_digit=float(q),
+                                   feature_distance=None if d is None else float(d)))
     if marks_inside:
         return NumberReading("", STATUS_NOT_A_DIGIT, 1.0, digits, crops, reason=REASON_MARKS_INSIDE)
-    if clf.declines(not_a_digit).any():
-        return NumberReading("", STATUS_NOT_A_DIGIT, float(np.max(not_a_digit)), digits, crops, reason=REASON_MODEL)
+    by_model, unlike = clf.declines(model_says), clf.unlike_digits(distance)
+    if np.any(by_model) or np.any(unlike):
+        reason = REASON_MODEL if np.any(by_model) else REASON_UNLIKE
+        return NumberReading("", STATUS_NOT_A_DIGIT, float(np.max(not_a_digit)), digits, crops, reason=reason)
     return NumberReading("".join(d.digit for d in digits), STATUS_OK,
                          float(np.prod([d.confidence for d in digits])), digits, crops)
 

@@ -56,6 +56,8 @@ NOT_A_DIGIT_TEXT = ("This doesn't look like a digit. The model reads the digits 
                     "letters, shapes and scribbles are declined rather than guessed.")
 MARKS_INSIDE_TEXT = ("This doesn't look like a digit: it has separate marks inside a closed loop, as a face does, and "
                      "no digit has those. Draw the digits 0–9 one by one, side by side.")
+UNLIKE_TEXT = ("This doesn't look like a digit: it is unlike every digit the model learned from. Two digits that "
+               "touch can look like this: leave a little space between them.")
 MAX_BATCH = serving.MAX_BATCH  # images per /predict_batch call
 MAX_FILE_SIZE = 25 * 1024 * 1024  # bytes per uploaded file (25 MB)
 DELETE_CACHE = (60, 600)  # every 60 s Gradio deletes uploads and cached files older than 600 s (all at shutdown)
@@ -217,7 +219,8 @@ def shown_reading(reading: dict, crops: np.ndarray, hint: str):
     if status == "no_digit":
         return f"{hint} — no digit found", "", None
     if status == "not_a_digit":
-        text = MARKS_INSIDE_TEXT if reading.get("reason") == "marks_inside_a_loop" else NOT_A_DIGIT_TEXT
+        text = {"marks_inside_a_loop": MARKS_INSIDE_TEXT, "unlike_any_digit": UNLIKE_TEXT}.get(reading.get("reason"),
+                                                                                              NOT_A_DIGIT_TEXT)
         return NOT_A_DIGIT, f'<p class="declined">{html.escape(text)}</p>', seen
     if len(digits) == 1:
         return {top["digit"]: top["confidence"] for top in digits[0]["top3"]}, "", seen

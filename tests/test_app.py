@@ -440,6 +440,14 @@ def test_a_drawn_face_is_not_a_digit_and_the_page_says_why(release_client, app_m
     assert "marks inside" not in app_module.shown_reading(letter, np.zeros((0, 28, 28)), "hint")[1]
 
 
+def test_touching_digits_taken_for_one_are_declined_and_the_page_says_to_space_them(release_client, app_module):
+    reading = read_number(release_client, ROOT / "tests" / "fixtures" / "reading" / "unlike_touching_18.png")
+    assert (reading["status"], reading["number"], reading["reason"]) == ("not_a_digit", "", "unlike_any_digit")
+    assert all(d["feature_distance"] > 0 for d in reading["digits"])
+    label, html_text, _ = app_module.shown_reading(reading, np.zeros((1, 28, 28), np.float32), "hint")
+    assert label == app_module.NOT_A_DIGIT and "space between them" in html_text
+
+
 # --------------------------------------------------------------------------- issue 14: /predict_batch
 
 

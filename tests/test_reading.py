@@ -80,7 +80,7 @@ def test_to_dict_is_the_json_reply(clf):
     assert set(reply) == {"number", "status", "confidence", "digits"}
     assert isinstance(reply["confidence"], float) and reply["confidence"] == round(reply["confidence"], 4)
     for digit in reply["digits"]:
-        assert set(digit) == {"digit", "confidence", "box", "top3", "not_a_digit"}
+        assert set(digit) == {"digit", "confidence", "box", "top3", "not_a_digit", "feature_distance"}
         assert len(digit["box"]) == 4 and all(isinstance(v, int) for v in digit["box"])
         assert [set(t) for t in digit["top3"]] == [{"digit", "confidence"}] * 3
         assert digit["top3"][0]["digit"] == digit["digit"]
@@ -225,6 +225,17 @@ def test_touching_digits_are_cut_and_read(clf, path):
     height in one piece; a cut into two confident digits now wins."""
     reading = clf.read_number(path)
     assert (reading.status, reading.number) == ("ok", path.stem.split("_")[1])
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("unlike_touching_*")), ids=lambda p: p.stem)
+def test_touching_digits_taken_for_one_are_declined_not_misread(clf, path):
+    """Two touching digits that no cut separates (the reading benchmark's renderer, seed 1; an 18 drawn over each
+    other, a 49 joined at the bottom): read whole, the model gave a confident "8" and "4" (99% and more). Their
+    features are unlike any training digit's (`hub.feature_distance`), so the reading is declined instead."""
+    reading = clf.read_number(path)
+    assert (reading.status, reading.number, reading.reason) == ("not_a_digit", "", "unlike_any_digit")
+    assert max(d.feature_distance for d in reading.digits) >= clf.feature_distance.threshold
+    assert reading.confidence == 1.0
 
 
 def test_a_wide_check_mark_is_not_cut_into_ones(clf):
