@@ -4,9 +4,11 @@ score on its features, and both.
 Why: issue 11 offered both ways and asked to measure them before choosing; the app uses the extra class
 ("not_a_digit", trained on `hub.negatives`), declined at the calibrated P(not a digit) >= the folder's
 decline_threshold. The alternative scored here is the Mahalanobis distance of the network's penultimate
-features to the nearest digit class (class means and one shared covariance, fitted on training digits;
-Lee et al., 2018), declined above its 99.9th percentile on the validation digits, so neither threshold
-looks at the sets below. The sets are the reading benchmark's (same seeds): MNIST test, its 3,000 single
+features to the nearest digit class (`hub.feature_distance`: class means and one shared covariance, fitted on
+training digits; Lee et al., 2018), declined above its 99.9th percentile on the validation digits, so neither
+threshold looks at the sets below. The app declines by "either" (`hub.reading`) when the model folder carries
+the distance (`feature_distance.npz`); this benchmark fits it afresh from the Keras files, the same way, so
+that it also measures folders without one. The sets are the reading benchmark's (same seeds): MNIST test, its 3,000 single
 digits per robustness style and its non-digits in the four number styles, each cropped by
 `hub.preprocess.to_mnist` (the `/predict` path).
 
@@ -32,8 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from hub.classifier import MnistClassifier
-from hub.data import load_mnist, split_validation
+from hub.data import load_mnist
+from hub.feature_distance import fit_for_model
 from hub.machine import describe, summary
+from hub.model import with_features
 from hub.model_folder import load_keras_model
 from hub.preprocess import NoDigitError, mnist_to_input, to_mnist
 
@@ -50,31 +54,7 @@ else:  # run as a script: Python puts the script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-FIT_DIGITS = 20_000  # training digits the class means and covariance are fitted on
-VALIDATION_QUANTILE = 0.999  # the distance threshold: this share of validation digits stays below it
 DIGIT_BUDGET = 1.0  # % of digits (MNIST test and every style) a ceiling may decline
-
-
-class FeatureGaussians:
-    """Class means and one shared covariance of penultimate features; score = distance to the nearest digit."""
-
-    def __init__(self, features: np.ndarray, labels: np.ndarray):
-        classes = np.unique(labels)
-        self.means = np.stack([features[labels == c].mean(axis=0) for c in classes])
-        centred = features - self.means[np.searchsorted(classes, labels)]
-        covariance = centred.T @ centred / len(features)
-        self.precision = np.linalg.pinv(covariance + 1e-6 * np.eye(len(covariance)))
-
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        squared = [np.einsum("ij,jk,ik->i", features - m, self.precision, features - m) for m in self.means]
-        return np.sqrt(np.maximum(np.min(squared, axis=0), 0.0))
-
-
-def feature_model(model):
-    """The Keras model's penultimate output (the features its last Dense layer reads) beside its softmax."""
-    import keras
-
-    return keras.Model(model.inputs, [model.layers[-1].input, model.output])
 
 
 def crops(images, style: str, rng) -> np.ndarray:
@@ -110,20 +90,19 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0) -> dic
     started = time.perf_counter()
     clf = MnistClassifier.from_pretrained(model_dir)
     metrics = json.loads((Path(model_dir) / "metrics.json").read_text())
-    net = feature_model(load_keras_model(model_dir))
+    keras_model = load_keras_model(model_dir)
+    net = with_features(keras_model)
 
     def run_net(batch):
         features, _ = net.predict(batch, batch_size=1024, verbose=0)
         _, not_a_digit = clf.probabilities(batch)  # the classifier's own calibrated P(not a digit)
         return features.astype(np.float64), np.asarray(not_a_digit, np.float64)
 
-    # Fit on training digits of the model's own split; the threshold on its validation digits.
+    # Fitted on training digits of the model's own split, the threshold on its validation digits (as train.py).
     data = load_mnist()
-    (x_train, y_train), (x_val, _) = split_validation(
-        data.x_train, data.y_train, metrics["hyperparameters"].get("validation_size", 5000), metrics["seed"])
-    pick = np.random.default_rng(seed).choice(len(x_train), size=min(FIT_DIGITS, len(x_train)), replace=False)
-    gaussians = FeatureGaussians(run_net(mnist_to_input(x_train[pick]))[0], y_train[pick])
-    distance_threshold = float(np.quantile(gaussians.distance(run_net(mnist_to_input(x_val))[0]), VALIDATION_QUANTILE))
+    gaussians, fitted_on = fit_for_model(keras_model, data, metrics["hyperparameters"].get("validation_size", 5000),
+                                         metrics["seed"])
+    distance_threshold = gaussians.threshold
 
     def scores(batch):
         features, not_a_digit = run_net(batch)
@@ -178,8 +157,8 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0) -> dic
     return {
         "model_dir": str(model_dir), "samples": samples, "digit_samples": int(len(index)), "seed": seed,
         "decline_threshold": threshold, "distance_threshold": round(distance_threshold, 3),
-        "distance_fitted_on": f"{len(pick):,} training digits (split seed {metrics['seed']}); threshold at the "
-                              f"{VALIDATION_QUANTILE:.1%} quantile of {len(x_val):,} validation digits",
+        "distance_fitted_on": fitted_on,
+        "folder_distance_threshold": (clf.feature_distance.threshold if clf.feature_distance is not None else None),
         "non_digit_count": int(len(negative[0])),
         "methods": methods, "ceilings": ceilings,
         "machine": describe(), "seconds": round(time.perf_counter() - started, 1),

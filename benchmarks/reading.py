@@ -19,7 +19,9 @@ Sets and targets (issue 11):
       (the digit found, whatever the status: a decline is the model's answer on both paths, counted apart)
 The trade-off curve (declined non-digits against declined digits for thresholds on the calibrated
 P(not_a_digit)) is computed from per-item probabilities, so one pass serves every threshold; the operating point
-is the model folder's classifier.json decline_threshold.
+is the model folder's classifier.json decline_threshold. A symbol whose features are unlike any digit's
+(`hub.feature_distance`, when the folder has it) is declined whatever its P(not_a_digit): it counts as 1 on
+every point of the curve, as read_number counts it.
 
     python benchmarks/reading.py [--model-dir models/mnist-cnn] [--samples 200] [--digit-samples 3000]
                                 [--seed 0] [--json PATH]
@@ -233,8 +235,17 @@ def number_rows(items) -> dict:
     return {"count": len(items), "exact_pct": _pct(np.mean(exact)), "digit_pct": _pct(1 - errors / digits),
             "exact_ignoring_declines_pct": _pct(np.mean([f == truth for f, (truth, _, _) in zip(found, items)])),
             "declined_pct": _pct(np.mean([s == "not_a_digit" for s in statuses])),
+            "declined_by": declined_by(reading for _, reading, _ in items),
             "no_digit_pct": _pct(np.mean([s in ("no_digit", "error") for s in statuses])),
             "ms_median": round(float(np.median([t for _, _, t in items])) * 1000, 1)}
+
+
+def declined_by(readings) -> dict:
+    """{reason: % of these readings declined for it} (hub.reading's reasons: "model", "unlike_any_digit",
+    "marks_inside_a_loop")."""
+    readings = list(readings)
+    reasons = Counter(r.get("reason", "") for r in readings if r["status"] == "not_a_digit")
+    return {reason: _pct(count / len(readings)) for reason, count in sorted(reasons.items())} if readings else {}
 
 
 def by_detail(outcomes: dict) -> dict:
@@ -248,6 +259,11 @@ def by_detail(outcomes: dict) -> dict:
     return rows
 
 
+def _reasons(row: dict) -> str:
+    return ", ".join(f"{reason.replace('_', ' ')} {pct:.1f}" for reason, pct in row.get("declined_by", {}).items()) \
+        or "none"
+
+
 def _pct(fraction) -> float:
     return round(float(fraction) * 100, 2)
 
@@ -258,14 +274,20 @@ def _pct(fraction) -> float:
 def probabilities(clf, batch: np.ndarray) -> dict:
     """For model inputs (N, 28, 28, 1): the digit probabilities before calibration (the network's softmax,
     T = 1, renormalised over the 10 digits as the classifier does), after it (the classifier's own
-    `probabilities`, what predict and read_number report) and the calibrated P(not_a_digit)."""
+    `probabilities`, what predict and read_number report), the calibrated P(not_a_digit), whether the classifier
+    declines each (its not_a_digit class or its feature distance) and the score the trade-off curve thresholds
+    (P(not_a_digit), 1 where the features are unlike any digit's)."""
     if not len(batch):
-        return {"before": np.zeros((0, 10)), "after": np.zeros((0, 10)), "not_a_digit": np.zeros(0)}
+        return {"before": np.zeros((0, 10)), "after": np.zeros((0, 10)), "not_a_digit": np.zeros(0),
+                "declined": np.zeros(0, bool), "decline_score": np.zeros(0)}
     raw = np.concatenate([clf.runtime(batch[i:i + 1024]) for i in range(0, len(batch), 1024)])
     before = raw[:, [clf.labels.index(str(d)) for d in range(10)]].astype(np.float64)
-    after, not_a_digit = clf.probabilities(batch)
+    after, not_a_digit, distance = clf.scores(batch)
+    not_a_digit = np.asarray(not_a_digit, np.float64)
     return {"before": before / np.maximum(before.sum(axis=1, keepdims=True), 1e-30),
-            "after": np.asarray(after, np.float64), "not_a_digit": np.asarray(not_a_digit, np.float64)}
+            "after": np.asarray(after, np.float64), "not_a_digit": not_a_digit,
+            "declined": clf.declines(not_a_digit, distance),
+            "decline_score": np.where(clf.unlike_digits(distance), 1.0, not_a_digit)}
 
 
 def ece_row(p: dict, labels) -> dict:
@@ -333,7 +355,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
 
     # 1. MNIST test digits, clean, through the classifier: calibration and declines.
     clean = probabilities(clf, mnist_to_input(x_test))
-    clean_row = {**ece_row(clean, y_test), "declined_pct": _pct(clf.declines(clean["not_a_digit"]).mean())}
+    clean_row = {**ece_row(clean, y_test), "declined_pct": _pct(clean["declined"].mean())}
     timings["mnist_test"] = _since(started)
 
     # 2. Single digits in every robustness style (the same digits and renders as benchmarks/robustness.py with
@@ -369,7 +391,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
             "count": int(len(labels)), "old_path_pct": old, "read_number_pct": new, "loss_points": round(old - new, 2),
             "declined_pct": _pct(np.mean([r["status"] == "not_a_digit" for r, _ in readings])),
             # the same decision on the old path's crop: tells the model's declines from the reader's cutting
-            "old_path_declined_pct": _pct(np.mean(clf.declines(p["not_a_digit"]) & found)),
+            "old_path_declined_pct": _pct(np.mean(p["declined"] & found)),
             "read_as_several_pct": _pct(np.mean([len(r["number"]) > 1 for r, _ in readings])),
             "ece": ece_row({k: v[found] for k, v in p.items()}, labels[found]),
             "ms_median": round(float(np.median([s for _, s in readings])) * 1000, 1),
@@ -404,12 +426,13 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
     # 4. Non-digits, one symbol per image, in the number styles (the same symbols in each style).
     t0 = _clock()
     negatives, kinds, details = make_benchmark_negatives(samples, seed)
-    clean_negatives = probabilities(clf, mnist_to_input(negatives))["not_a_digit"]
-    non_digit, non_digit_scores, kind_declined, detail_outcomes = {}, [], {}, {}
+    clean_negatives = probabilities(clf, mnist_to_input(negatives))["declined"]
+    non_digit, non_digit_scores, kind_declined, detail_outcomes, non_digit_readings = {}, [], {}, {}, []
     for name in styles:
         style_rng = np.random.default_rng([seed, style_seed(name), 1])
         readings = [read(clf, STYLES[name](symbol, style_rng))[0] for symbol in negatives]
         declined = np.array([r["status"] == "not_a_digit" for r in readings])
+        non_digit_readings.append(readings)
         non_digit_scores.append([decline_score(r) for r in readings])
         non_digit[name] = {"count": len(readings), "declined_pct": _pct(declined.mean()),
                            "no_digit_pct": _pct(np.mean([r["status"] in ("no_digit", "error") for r in readings])),
@@ -442,10 +465,11 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
                        "by_kind": {k: {"count": len(v), "declined_pct": _pct(np.mean(v))}
                                    for k, v in sorted(kind_declined.items())},
                        "by_detail": by_detail(detail_outcomes),
-                       "clean_28x28_declined_pct": _pct(clf.declines(clean_negatives).mean())},
+                       "declined_by": declined_by(reading for per_style in non_digit_readings for reading in per_style),
+                       "clean_28x28_declined_pct": _pct(clean_negatives.mean())},
         "mnist_test": clean_row,
         "single_digits": single,
-        "tradeoff_curve": tradeoff_curve(non_digit_scores, clean["not_a_digit"], single_scores, threshold),
+        "tradeoff_curve": tradeoff_curve(non_digit_scores, clean["decline_score"], single_scores, threshold),
         "machine": describe(),
         # wall and CPU seconds per part: on a shared machine the CPU time says what an idle one would take
         "seconds": {**timings, "total": _since(started)},
@@ -523,11 +547,13 @@ def print_table(result: dict) -> None:
     tp = result["touching_pairs"]
     print("\nTouching pairs, exact %: " + ", ".join(f"{s} {tp[s]['exact_pct']:.1f}" for s in styles)
           + f"; all {tp['all']['exact_pct']:.1f} (per-digit {tp['all']['digit_pct']:.1f}); declined "
-          f"{tp['all']['declined_pct']:.1f}, read as a wrong number {_misread_pct(tp['all']):.1f}")
+          f"{tp['all']['declined_pct']:.1f} ({_reasons(tp['all'])}), read as a wrong number "
+          f"{_misread_pct(tp['all']):.1f}")
     nd = result["non_digits"]
     print(f"\nNon-digits declined %: all {nd['all']['declined_pct']:.1f} (n={nd['all']['count']}); "
           + ", ".join(f"{s} {r['declined_pct']:.1f}" for s, r in nd["by_style"].items())
           + f"; clean 28x28 {nd['clean_28x28_declined_pct']:.1f}")
+    print(f"  declined because: {_reasons(nd)}")
     print("  by kind: " + ", ".join(f"{k} {r['declined_pct']:.1f}" for k, r in nd["by_kind"].items()))
     for kind, rows in nd.get("by_detail", {}).items():
         print(f"  {kind}: " + ", ".join(

@@ -70,20 +70,6 @@ def test_api_benchmark_runs_against_the_do_nothing_app(model_dir, tmp_path):
     assert result["app"]["startup_s"] > 0 and result["noop"]["startup_s"] > 0
 
 
-def test_feature_distance_is_mahalanobis_to_the_nearest_class():
-    from benchmarks.decline_methods import FeatureGaussians
-
-    rng = np.random.default_rng(0)
-    # two classes, spread 10x wider along the first axis than along the second
-    features = np.concatenate([rng.normal([0, 0], [10, 1], (4000, 2)), rng.normal([100, 0], [10, 1], (4000, 2))])
-    labels = np.repeat([0, 1], 4000)
-    gaussians = FeatureGaussians(features, labels)
-    d = gaussians.distance(np.array([[0.0, 0.0], [100.0, 0.0], [20.0, 0.0], [0.0, 2.0], [50.0, 0.0]]))
-    assert d[0] < 0.1 and d[1] < 0.1  # at either class mean
-    assert d[2] == pytest.approx(2.0, abs=0.15) and d[3] == pytest.approx(2.0, abs=0.15)  # two spreads away
-    assert d[4] == pytest.approx(5.0, abs=0.3)  # halfway: five spreads from both
-
-
 def test_decline_ceiling_respects_the_digit_budget():
     from benchmarks.decline_methods import ceiling
 
