@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from hub import reading as reader
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "reading"
 
@@ -225,6 +227,25 @@ def test_touching_digits_are_cut_and_read(clf, path):
     height in one piece; a cut into two confident digits now wins."""
     reading = clf.read_number(path)
     assert (reading.status, reading.number) == ("ok", path.stem.split("_")[1])
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("touching_*_curved.*")), ids=lambda p: p.stem)
+def test_touching_digits_that_lean_into_each_other_need_the_curved_cut(clf, path, monkeypatch):
+    """A 1 whose foot runs into a 3, a 3 leaning on a 1 (seed 1 of the reading benchmark's renderer): no straight
+    cut separates them, so they read "3" or were declined; the least-ink path between them does."""
+    assert (clf.read_number(path).status, clf.read_number(path).number) == ("ok", path.stem.split("_")[1])
+    monkeypatch.setattr(reader, "PATH_SHARE", 1.0)  # no curved cut leaves both parts any ink
+    assert clf.read_number(path).number != path.stem.split("_")[1]
+
+
+def test_the_least_ink_path_follows_the_gap_between_two_strokes():
+    ink = np.zeros((40, 30))
+    for r in range(40):  # two strokes 2 px wide leaning right, a diagonal gap between them
+        ink[r, 3 + r // 4:5 + r // 4] = ink[r, 12 + r // 4:14 + r // 4] = 1.0
+    path = reader._path(ink, start=10, window=12)
+    assert path.shape == (40,) and np.all(np.abs(np.diff(path)) <= 1)  # one column at most per row
+    assert all(4 + r // 4 < path[r] < 12 + r // 4 for r in range(40))  # never crosses either stroke
+    assert np.array_equal(reader._path(np.zeros((10, 20)), start=7, window=5), np.full(10, 7))  # blank: straight
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("unlike_touching_*")), ids=lambda p: p.stem)
