@@ -206,10 +206,12 @@ def read(clf, source) -> tuple[dict, float]:
     return reading, time.perf_counter() - start
 
 
-def decline_score(reading: dict) -> float:
+def decline_score(reading: dict, distance_threshold: float = float("inf")) -> float:
     """The per-image P(not_a_digit) the decline decision compares with the threshold: the largest over the
-    symbols read_number found (one non-digit symbol makes the image "not a digit"); nan when it found none."""
-    values = [d.get("not_a_digit", 0.0) for d in reading.get("digits", [])]
+    symbols read_number found (one non-digit symbol makes the image "not a digit"), 1 for a symbol whose feature
+    distance reaches `distance_threshold` (unlike any digit: declined at every threshold); nan when it found none."""
+    values = [1.0 if (d.get("feature_distance") or 0.0) >= distance_threshold else d.get("not_a_digit", 0.0)
+              for d in reading.get("digits", [])]
     return float(max(values)) if values else float("nan")
 
 
@@ -349,6 +351,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
     single_styles = list(single_styles or STYLES)
     clf = MnistClassifier.from_pretrained(model_dir)
     threshold = clf.decline_threshold
+    far = clf.feature_distance.threshold if clf.feature_distance is not None else float("inf")
     data = load_mnist()
     x_test, y_test = data.x_test[:clean_count], data.y_test[:clean_count]
     timings, started = {}, _clock()
@@ -385,7 +388,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
         # Declines are the model's decision on either path and are counted apart (declined_pct).
         new_right = np.array([len(r["digits"]) == 1 and r["digits"][0]["digit"] == str(y)
                               for (r, _), y in zip(readings, labels)])
-        single_scores[name] = np.array([decline_score(r) for r, _ in readings])
+        single_scores[name] = np.array([decline_score(r, far) for r, _ in readings])
         old, new = _pct(old_right.mean()), _pct(new_right.mean())
         single[name] = {
             "count": int(len(labels)), "old_path_pct": old, "read_number_pct": new, "loss_points": round(old - new, 2),
@@ -433,7 +436,7 @@ def run(model_dir: Path, samples: int, digit_samples: int, seed: int = 0, styles
         readings = [read(clf, STYLES[name](symbol, style_rng))[0] for symbol in negatives]
         declined = np.array([r["status"] == "not_a_digit" for r in readings])
         non_digit_readings.append(readings)
-        non_digit_scores.append([decline_score(r) for r in readings])
+        non_digit_scores.append([decline_score(r, far) for r in readings])
         non_digit[name] = {"count": len(readings), "declined_pct": _pct(declined.mean()),
                            "no_digit_pct": _pct(np.mean([r["status"] in ("no_digit", "error") for r in readings])),
                            "read_as_digits_pct": _pct(np.mean([r["status"] == "ok" for r in readings]))}

@@ -116,6 +116,17 @@ def _not_a_digit(d: dict | None) -> dict | None:
             "val_non_digits_declined": _pct(d["val_non_digits_declined"])}
 
 
+def _feature_distance(classifier: dict | None, not_a_digit: dict | None) -> dict | None:
+    """classifier.json's feature-distance block (threshold, how it was fitted) and, when train.py measured them,
+    its figures on this run."""
+    block = (classifier or {}).get("feature_distance")
+    if not block:
+        return None
+    measured = (not_a_digit or {}).get("feature_distance") or {}
+    return {"threshold": f"{float(block['threshold']):.2f}", "fitted_on": block.get("fitted_on", ""),
+            **{k: _pct(v) for k, v in measured.items() if k != "threshold"}}
+
+
 def _reading(r: dict | None) -> dict | None:
     """The reading benchmark's summary (benchmarks/reading.py --update-card), formatted for the card."""
     if not r:
@@ -236,6 +247,7 @@ def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license
                          for layer in architecture or []],
         "calibration": _calibration(m.calibration),
         "not_a_digit": _not_a_digit(m.not_a_digit),
+        "feature_distance": _feature_distance(classifier, m.not_a_digit),
         "reading": _reading(reading),
         "non_digit_samples": f"{int(m.non_digit_samples['train']):,}" if m.non_digit_samples else None,
         "drawn_digit_samples": f"{int(m.drawn_digit_samples['train']):,}" if m.drawn_digit_samples else None,

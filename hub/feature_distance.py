@@ -93,8 +93,8 @@ def fit_for_model(model, mnist, validation_size: int, seed: int,
         return net.predict(mnist_to_input(images), batch_size=1024, verbose=0)[0]
 
     fitted = FeatureDistance.fit(features(x_train[pick]), y_train[pick], features(x_val))
-    return fitted, (f"{len(pick):,} training digits; threshold: {QUANTILE:.1%} of the {len(x_val):,} validation "
-                    f"digits are closer")
+    return fitted, (f"{len(pick):,} training digits, its threshold on the {len(x_val):,} validation digits "
+                    f"({QUANTILE:.1%} of them are closer)")
 
 
 def main(argv=None) -> int:

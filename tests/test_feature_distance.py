@@ -160,8 +160,9 @@ def test_a_symbol_unlike_any_digit_declines_the_reading():
     far = _stub_classifier(distance=12.0).read_number(_seven())
     assert (far.status, far.number, far.reason) == ("not_a_digit", "", "unlike_any_digit")
     assert far.digits[0].feature_distance == pytest.approx(12.0, abs=1e-4)
-    assert far.digits[0].not_a_digit == 1.0  # unlike any digit: no digit, as the reading says
-    assert far.to_dict()["digits"][0]["feature_distance"] == 12.0
+    assert far.digits[0].not_a_digit == pytest.approx(0.01, abs=1e-6)  # the model's own P(not a digit) ...
+    assert far.confidence == 1.0  # ... but the rule declined it
+    assert far.to_dict()["digits"][0]["feature_distance"] == pytest.approx(12.0, abs=1e-4)
     near = _stub_classifier(distance=3.0).read_number(_seven())
     assert (near.status, near.number, near.reason) == ("ok", "3", "")
     assert near.digits[0].feature_distance == pytest.approx(3.0, abs=1e-4)
