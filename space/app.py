@@ -410,7 +410,9 @@ def build_demo(clf, workers: int | None = None) -> gr.Blocks:
                             api_name="read_number",
                             api_description="Read a handwritten number (one digit or several, left to right) in one "
                                             "image. Returns {number, status: ok | no_digit | not_a_digit, confidence, "
-                                            "digits: [{digit, confidence, box, top3}, ...]}.",
+                                            "digits: [{digit, confidence, box, top3, not_a_digit, feature_distance}, "
+                                            "...], reason (not_a_digit only): model | unlike_any_digit | "
+                                            "marks_inside_a_loop}.",
                             **predictor.events)
         batch_files = gr.File(file_count="multiple", type="filepath", label="images", visible=False)
         batch_answers = gr.JSON(label="answers", visible=False)
