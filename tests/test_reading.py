@@ -238,6 +238,14 @@ def test_touching_digits_that_lean_into_each_other_need_the_curved_cut(clf, path
     assert clf.read_number(path).number != path.stem.split("_")[1]
 
 
+def test_a_wide_cluster_alone_is_more_likely_two_digits_than_one_beside_spaced_digits():
+    """Alone on the image, a cluster as wide as tall is more likely two touching digits than one digit; beside digits
+    written apart, one wide digit."""
+    assert reader._prior(1, 1.0, alone=True) < 0.5 < reader._prior(1, 1.0, alone=False)
+    assert reader._prior(1, 0.6, alone=True) > 0.85 and reader._prior(2, 1.6, alone=False) > 0.85
+    assert reader._prior(1, 1.0, alone=True) + reader._prior(2, 1.0, alone=True) == pytest.approx(1.0)
+
+
 def test_the_least_ink_path_follows_the_gap_between_two_strokes():
     ink = np.zeros((40, 30))
     for r in range(40):  # two strokes 2 px wide leaning right, a diagonal gap between them
