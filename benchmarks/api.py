@@ -293,6 +293,8 @@ def run(model_dir: Path, tiny: bool) -> dict:
     app["read_number_http_1"] = read_number
     app["predict_batch"] = min(batch, key=lambda b: b["seconds"])  # the best round: the machine's least-loaded
     app["predict_batch_rounds_s"] = [b["seconds"] for b in batch]
+    # every round's losses, not only the best round's: a dropped call must be diagnosable from the JSON
+    app["predict_batch_rounds"] = [{k: b[k] for k in ("seconds", "answered", "dropped", "errors")} for b in batch]
     ratios = _ratios(app, noop)
     ratios_same_settings = _ratios(app, same)
     dropped = sum(part["dropped"] for r in results.values() for key, part in r.items()
@@ -381,9 +383,23 @@ def print_table(results: dict) -> None:
     print(f"\nno-op: Gradio's defaults (the target's reference); no-op, app's settings: {settings}")
     print(f"/predict_batch: {batch['calls']} calls of up to {BATCH_CALL} copies of {results['image']} from one client "
           f"({BATCH_CLIENT_THREADS} at a time); best of " + ", ".join(f"{s:.1f} s" for s in app["predict_batch_rounds_s"]))
+    for problem in _problems(results):
+        print(f"  dropped: {problem}")
     verdict = "all targets met" if results["all_targets_met"] else "targets NOT met: " + ", ".join(
         k for k, t in results["targets"].items() if not t["met"])
     print(f"{verdict}  ({summary(results['machine'])} at the end)")
+
+
+def _problems(results: dict) -> list[str]:
+    """What each dropped call said (the first few of every measurement and batch round)."""
+    found = []
+    for name in ("app", "noop", "noop_app_settings"):
+        for key, part in results.get(name, {}).items():
+            if isinstance(part, dict) and part.get("errors") and key != "predict_batch":
+                found += [f"{name} {key}: {e}" for e in part["errors"]]
+    for i, batch in enumerate(results.get("app", {}).get("predict_batch_rounds", []), 1):
+        found += [f"app predict_batch round {i}: {e}" for e in batch["errors"]]
+    return found
 
 
 def main(argv=None) -> int:
