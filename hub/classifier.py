@@ -172,7 +172,7 @@ class MnistClassifier:
         one model call."""
         if self.feature_distance is None:
             return (*self.probabilities(batch), None)
-        parts = [self.runtime.run(batch[i:i + CHUNK]) for i in range(0, max(len(batch), 1), CHUNK)]
+        parts = _in_chunks(self.runtime.run, batch)
         raw = np.concatenate([p for p, _ in parts])
         distance = self.feature_distance.distance(np.concatenate([f for _, f in parts]))
         return (*self._calibrated(raw), distance.astype(np.float32))
@@ -204,9 +204,8 @@ class MnistClassifier:
         return np.asarray(distance) >= self.feature_distance.threshold
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) <= CHUNK:
-            return self.runtime(batch)
-        return np.concatenate([self.runtime(batch[i:i + CHUNK]) for i in range(0, len(batch), CHUNK)])
+        parts = _in_chunks(self.runtime, batch)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def predict(self, images):
         """One image -> Prediction; a list / batch array of images -> list[Prediction]."""
@@ -300,6 +299,11 @@ def keras_runtime(model):
                          input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
         return lambda x: fn(np.ascontiguousarray(x, dtype=np.float32)).numpy()
     return lambda x: keras.ops.convert_to_numpy(model(np.asarray(x, np.float32), training=False))
+
+
+def _in_chunks(run, batch: np.ndarray) -> list:
+    """`run` on at most CHUNK images at a time (bounded memory, full speed); an empty batch is one call."""
+    return [run(batch[i:i + CHUNK]) for i in range(0, max(len(batch), 1), CHUNK)]
 
 
 def _load_feature_distance(folder: Path, config: dict, runtime, where: str) -> FeatureDistance | None:

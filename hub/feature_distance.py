@@ -9,13 +9,14 @@ answer this project can give. `benchmarks/decline_methods.py` measures the two w
 together; `hub.reading` declines a symbol when either says so.
 
 The threshold is the QUANTILE of the distances of the validation digits (held out from training), so no test
-set picks it. The means and the precision matrix live in `feature_distance.npz` beside the model (numpy only:
+set picks it. The means and the whitening matrix live in `feature_distance.npz` beside the model (numpy only:
 no pickle, no TensorFlow); the threshold and how it was fitted are in classifier.json.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,14 @@ class FeatureDistance:
     def distance(self, features: np.ndarray) -> np.ndarray:
         """(N, D) features -> (N,) distance to the nearest class mean."""
         z = np.asarray(features, np.float64) @ self.whiten
-        centres = self.means @ self.whiten
+        centres = self._centres
         squared = (z * z).sum(axis=1)[:, None] - 2.0 * z @ centres.T + (centres * centres).sum(axis=1)[None, :]
         return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
+
+    @cached_property
+    def _centres(self) -> np.ndarray:
+        """The class means, whitened once (every read_number call measures distances to them)."""
+        return self.means @ self.whiten
 
     def is_far(self, features: np.ndarray) -> np.ndarray:
         return self.distance(features) >= self.threshold
