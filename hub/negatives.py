@@ -30,7 +30,7 @@ from scipy import ndimage
 from hub.preprocess import NoDigitError, to_mnist
 
 __all__ = ["DIGIT_LIKE", "EXCLUDED_CHARACTERS", "FAMILIES", "SCRIBBLES", "SHAPES", "TRAIN_CHARACTERS", "TRAIN_FONT_PREFIX",
-           "is_vertical_line", "make_negatives", "mnist_form", "train_fonts"]
+           "is_vertical_line", "make_negatives", "make_touching_pairs", "mnist_form", "train_fonts"]
 
 # Characters a person could read as a digit (keyed by that digit): a model must not learn them as "not a digit"
 # (issue 11: an ambiguous symbol may be read as the digit), so no generator draws them.
@@ -108,6 +108,60 @@ def mnist_form(draw, rng) -> np.ndarray:
 
 
 _GRID = np.mgrid[0:28, 0:28].astype(np.float64)
+
+
+# --------------------------------------------------------------------------- touching digits
+
+PAIR_SCALE = 4  # the two 28x28 digits are joined, then enlarged this much (bilinear), as a drawing is larger
+PAIR_OVERLAP = (0, 2)  # px at 28x28: moved this much further together after their ink first touches
+PAIR_DROP = 2  # px at 28x28: the second digit sits up to this much higher or lower
+PAIR_WIDER = 1.2  # the pair's ink is at least this many times as wide as its wider digit's ...
+PAIR_ASPECT = 0.75  # ... and this share of its height (else one digit hides in the other, or two 1s make one bold 1)
+
+
+def make_touching_pairs(digits: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` pairs of `digits` (uint8 (N, 28, 28), white on black: *training* digits) written so close that
+    their ink touches, in MNIST form, uint8 (count, 28, 28); the same for the same seed.
+
+    Why: read whole, two touching digits squeezed into one 20 px box looked like one confident digit to a model
+    that never saw them (a "33" read as a "3" at 100%, issue 11). Learned as "not a digit", such a cluster is
+    one the reader tries to cut into digits, and declines when it cannot.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, 28, 28), np.uint8)
+    for n in range(count):
+        out[n] = mnist_form(lambda r: _touching_pair(digits, r), rng)
+    return out
+
+
+def _touching_pair(digits, rng) -> Image.Image:
+    left, right = (digits[int(i)] for i in rng.integers(len(digits), size=2))
+    drop = int(rng.integers(-PAIR_DROP, PAIR_DROP + 1))
+    right = np.roll(right, drop, axis=0)
+    cols = np.nonzero(left.max(axis=0) > 127)[0]
+    if cols.size == 0:
+        return Image.new("L", (56 * PAIR_SCALE, 28 * PAIR_SCALE), 255)
+    page = np.zeros((28, 84), np.uint8)
+    page[:, :28] = left
+    ink = ndimage.binary_dilation(left > 127)  # touching: the right digit's ink meets this
+    theirs = right > 127
+    start = int(cols[-1]) + 1 - int(np.nonzero(theirs.any(axis=0))[0][0]) if theirs.any() else 28
+    for offset in range(start, -28, -1):  # slide the right digit left until its ink touches the left one's
+        shifted = np.zeros((28, 84), bool)
+        shifted[:, max(offset, 0):offset + 28] = theirs[:, max(-offset, 0):]
+        if (shifted[:, :28] & ink).any():
+            break
+    offset -= int(rng.integers(PAIR_OVERLAP[0], PAIR_OVERLAP[1] + 1))
+    lo = max(offset, 0)
+    np.maximum(page[:, lo:offset + 28], right[:, lo - offset:], out=page[:, lo:offset + 28])
+    used = np.nonzero(page.max(axis=0))[0]
+    widths = [np.ptp(np.nonzero(d.max(axis=0) > 127)[0]) + 1 if (d > 127).any() else 0 for d in (left, right)]
+    rows, cols = (np.nonzero(page.max(axis=a) > 127)[0] for a in (1, 0))
+    if np.ptp(cols) + 1 < max(PAIR_WIDER * max(widths), PAIR_ASPECT * (np.ptp(rows) + 1)):
+        return Image.new("L", (56 * PAIR_SCALE, 28 * PAIR_SCALE), 255)  # blank: drawn again
+    page = page[:, : used[-1] + 3]
+    image = Image.fromarray(255 - page).resize((page.shape[1] * PAIR_SCALE, 28 * PAIR_SCALE), Image.Resampling.BILINEAR)
+    return image
 
 
 def is_vertical_line(pixels: np.ndarray) -> bool:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hub import negatives
+from hub.data import load_mnist
 from hub.preprocess import is_mnist_form
 
 pytest.importorskip("matplotlib")
@@ -17,6 +18,33 @@ def test_training_negatives_are_mnist_form_and_deterministic():
     assert not np.array_equal(images[:4], negatives.make_negatives(4, seed=4))
     assert len({image.tobytes() for image in images}) == 24
     assert not any(negatives.is_vertical_line(image) for image in images)
+
+
+def test_touching_pairs_are_two_digits_that_touch_in_mnist_form():
+    digits = load_mnist().x_train[:500]
+    pairs = negatives.make_touching_pairs(digits, 24, seed=3)
+    assert pairs.shape == (24, 28, 28) and pairs.dtype == np.uint8
+    assert is_mnist_form(pairs.astype(np.float32) / 255.0).all()
+    assert np.array_equal(pairs, negatives.make_touching_pairs(digits, 24, seed=3))
+    assert not np.array_equal(pairs[:4], negatives.make_touching_pairs(digits, 4, seed=4))
+    from scipy import ndimage
+
+    for pair in pairs:
+        ink = pair > 127
+        rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+        # two digits side by side are wide: never a lone narrow stroke (two 1s that became one bold 1 are redrawn)
+        assert np.ptp(cols) + 1 >= 0.7 * (np.ptp(rows) + 1)
+        # the two digits touch: most of the ink is one stroke
+        labels, count = ndimage.label(ink, structure=np.ones((3, 3)))
+        assert np.bincount(labels.ravel())[1:].max() >= 0.8 * ink.sum()
+
+
+def test_touching_pairs_never_hide_one_digit_in_the_other():
+    """Two 1s side by side make one bold 1: such a pair is drawn again, and with nothing else to pair, never ends."""
+    one = np.zeros((28, 28), np.uint8)
+    one[4:24, 11:17] = 255  # a bold 1: two of them side by side are a bolder 1, not a lone thin stroke
+    with pytest.raises(RuntimeError, match="could not draw"):
+        negatives.make_touching_pairs(np.stack([one, one]), 1, seed=0)
 
 
 def test_training_characters_leave_out_digit_lookalikes():
