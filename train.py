@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="folder with the four gzipped MNIST IDX files and SHA256SUMS.uncompressed "
                              "(default: the copy in data/mnist)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the model folder goes")
+    parser.add_argument("--init-from", type=Path, metavar="FOLDER",
+                        help="fine-tune: start from this model folder's weights (same network as the preset's) "
+                             "instead of random ones; give a lower --learning-rate and fewer --epochs")
     parser.add_argument("--push-to-hub", metavar="REPO_ID",
                         help="after training, upload the model folder to this Hub model repo (e.g. you/mnist-cnn); "
                              "the token comes from HF_TOKEN or `hf auth login`")
@@ -59,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--push-to-hub takes a repo id like 'your-name/mnist-cnn', got {args.push_to_hub!r}")
     if args.learning_rate is not None and not 0 < args.learning_rate < 1:
         parser.error(f"--learning-rate must be between 0 and 1, got {args.learning_rate}")
+    if args.init_from is not None and args.init_from.resolve() == args.output_dir.resolve():
+        parser.error("--init-from and --output-dir must differ: the new folder would overwrite the weights it starts "
+                     "from while training")
     return args
 
 
@@ -85,9 +91,9 @@ def main(argv=None) -> int:
     import tensorflow as tf
     from sklearn.metrics import classification_report
 
-    from hub import calibration, card, data, evaluate, feature_distance, hub_io, model_folder, plots
-    from hub.metrics import RunMetrics
-    from hub.model import RECIPES, ensemble_members, with_features
+    from hub import calibration, card, data, evaluate, feature_distance, hub_io, model_folder, negatives, plots
+    from hub.metrics import MetricsError, RunMetrics
+    from hub.model import RECIPES, build_model, ensemble_members, with_features
     from hub.preprocess import mnist_to_input
     from hub.training import adapt_to_run_length, kept_epoch, precision_policy, train
 
@@ -101,6 +107,23 @@ def main(argv=None) -> int:
         print(f"Hub token OK (user {user}); will push to {args.push_to_hub} after training.")
 
     recipe = RECIPES[args.preset]
+    initial = None
+    if args.init_from is not None:  # fine-tuning: the starting weights, and where they came from
+        try:
+            initial = model_folder.load_keras_model(args.init_from)
+            start = RunMetrics.read(args.init_from)
+        except (OSError, ValueError, MetricsError) as err:
+            print(f"error: --init-from {args.init_from}: {err}", file=sys.stderr)
+            return 2
+        if _shapes(initial) != _shapes(build_model(recipe.architecture)) or ensemble_members(initial):
+            print(f"error: --init-from {args.init_from}: its network is not the '{recipe.name}' preset's; fine-tune "
+                  f"with the preset it was trained with (it was: '{start.preset}')", file=sys.stderr)
+            return 2
+        initialized_from = {"folder": str(args.init_from), "test_accuracy": start.test_accuracy,
+                            "preset": start.preset, "seed": start.seed, "date": start.date,
+                            "hardware": start.hardware, "train_seconds": start.train_seconds}
+        print(f"Fine-tuning from {args.init_from} ({start.preset} recipe, seed {start.seed}, "
+              f"{start.test_accuracy:.2%}, {start.date})")
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                  "validation_size": args.validation_size}
     recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
@@ -128,8 +151,13 @@ def main(argv=None) -> int:
     # "not a digit". Validation gets its own of both, from another seed; the test set stays MNIST's 10,000 digits.
     drawing_started = time.perf_counter()
     (x_train, drawn_train), neg_train, neg_val, (x_val, drawn_val) = _draw_on_every_core(x_train, x_val, args.seed)
+    # Two digits of the same split written so close that they touch are no one digit either (hub.negatives).
+    pairs_train = negatives.make_touching_pairs(x_train, len(x_train) // PAIRS_PER, args.seed + 2)
+    pairs_val = negatives.make_touching_pairs(x_val, len(x_val) // PAIRS_PER, args.seed + 3)
+    neg_train, neg_val = np.concatenate([neg_train, pairs_train]), np.concatenate([neg_val, pairs_val])
     print(f"Non-digits (class '{model_folder.NOT_A_DIGIT}'): {len(neg_train):,} training, {len(neg_val):,} "
-          f"validation; digits redrawn like users' drawings: {drawn_train:,} training, {drawn_val:,} validation "
+          f"validation (of them touching pairs of digits: {len(pairs_train):,} and {len(pairs_val):,}); digits "
+          f"redrawn like users' drawings: {drawn_train:,} training, {drawn_val:,} validation "
           f"({time.perf_counter() - drawing_started:.0f} s)")
 
     output_dir = args.output_dir
@@ -147,7 +175,8 @@ def main(argv=None) -> int:
     x_val_all, y_val_all = _with_negatives(mnist_to_input(x_val), y_val, mnist_to_input(neg_val))
     model, history, epoch_seconds = train(
         recipe, x_fit, y_fit, x_val_all, y_val_all, seed=args.seed,
-        verbose="auto" if args.verbose is None else args.verbose)
+        verbose="auto" if args.verbose is None else args.verbose,
+        initial_weights=None if initial is None else initial.get_weights())
     train_seconds = time.perf_counter() - train_started
     model.summary()
 
@@ -246,7 +275,9 @@ def main(argv=None) -> int:
         members=members or None,
         val_samples=len(x_val),
         train_samples=len(x_train),
-        non_digit_samples={"train": len(neg_train), "val": len(neg_val)},
+        non_digit_samples={"train": len(neg_train) - len(pairs_train), "val": len(neg_val) - len(pairs_val),
+                           "touching_pairs": {"train": len(pairs_train), "val": len(pairs_val)}},
+        initialized_from=None if initial is None else initialized_from,
         drawn_digit_samples={"train": drawn_train, "val": drawn_val},
         calibration=calibration_metrics,
         not_a_digit=decline_metrics,
@@ -298,6 +329,12 @@ def main(argv=None) -> int:
 # One non-digit per this many training digits. A/B with the fast preset (seed 42, this commit's families against
 # the previous ones at 1 per 10): 5-6 points more held-out non-digits declined at equal digit declines.
 NEGATIVES_PER = 6
+# One pair of touching digits per this many training digits (on top of the non-digits above).
+PAIRS_PER = 20
+
+
+def _shapes(model) -> list[tuple]:
+    return [tuple(weight.shape) for weight in model.weights]
 
 
 def _draw_on_every_core(x_train, x_val, seed):

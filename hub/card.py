@@ -127,6 +127,12 @@ def _feature_distance(classifier: dict | None, not_a_digit: dict | None) -> dict
             **{k: _pct(v) for k, v in measured.items() if k != "threshold"}}
 
 
+def _initialized_from(start: dict | None) -> dict | None:
+    if not start:
+        return None
+    return {**start, "accuracy": _pct(start["test_accuracy"]), "train_time": _duration(start["train_seconds"])}
+
+
 def _reading(r: dict | None) -> dict | None:
     """The reading benchmark's summary (benchmarks/reading.py --update-card), formatted for the card."""
     if not r:
@@ -251,6 +257,9 @@ def template_fields(metrics: RunMetrics, *, repo_id=None, space_id=None, license
         "reading": _reading(reading),
         "non_digit_samples": f"{int(m.non_digit_samples['train']):,}" if m.non_digit_samples else None,
         "drawn_digit_samples": f"{int(m.drawn_digit_samples['train']):,}" if m.drawn_digit_samples else None,
+        "touching_pairs": f"{int(m.non_digit_samples['touching_pairs']['train']):,}"
+        if m.non_digit_samples and "touching_pairs" in m.non_digit_samples else None,
+        "initialized_from": _initialized_from(m.initialized_from),
         "members": [{"name": member["name"], "seed": member["seed"], "accuracy": _pct(member["test_accuracy"])}
                     for member in m.members or []],
         "per_class": _per_class_rows(m),

@@ -54,12 +54,15 @@ class RunMetrics:
     tflite_bytes: int | None = None
     tflite_max_abs_diff: float | None = None  # largest |LiteRT - Keras| over all test probabilities
     # The "not_a_digit" class and calibration (None: folders from before they existed).
-    non_digit_samples: dict | None = None  # {"train": n, "val": n} synthetic non-digits (hub.negatives)
+    non_digit_samples: dict | None = None  # {"train": n, "val": n} synthetic non-digits (hub.negatives), and
+    # "touching_pairs": {"train": n, "val": n} pairs of touching digits, also in the not_a_digit class
     drawn_digit_samples: dict | None = None  # {"train": n, "val": n} digits redrawn like users' (hub.drawn_digits)
     calibration: dict | None = None  # temperature, ECE before/after on test and validation digits
     not_a_digit: dict | None = None  # threshold, share of test digits / validation non-digits declined
     # An ensemble's members (None: one network): [{"name", "seed", "test_accuracy"}], each member alone.
     members: list | None = None
+    # Fine-tuned (train.py --init-from): the starting folder, its test accuracy, recipe, seed, date and hardware.
+    initialized_from: dict | None = None
 
     @classmethod
     def fields(cls) -> list[str]:

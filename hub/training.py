@@ -191,20 +191,27 @@ def measured_bfloat16_speedup(repeats: int = 3) -> float:
     return seconds(tf.float32) / seconds(tf.bfloat16)
 
 
-def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="auto", callbacks=()):
+def train(recipe: Recipe, x_train, y_train, x_val, y_val, seed: int, verbose="auto", callbacks=(),
+          initial_weights=None):
     """Build, compile and fit a model; return it (float32) with its history and per-epoch timings.
+
+    `initial_weights` (a trained network's `get_weights()`, same architecture) fine-tunes it instead of starting
+    from random weights; a mismatch raises ValueError. Not for ensembles.
 
     An ensemble recipe (members > 1) trains its members one after another and returns them averaged in one
     model, the members' mean history (over the epochs all of them ran) and the seconds of all their epochs.
     """
     if recipe.members > 1:
+        if initial_weights is not None:
+            raise ValueError("fine-tuning an ensemble is not supported: fine-tune one network")
         return _train_ensemble(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks)
     keras.utils.set_random_seed(seed)
     recipe = adapt_to_run_length(recipe, len(x_train))
     policy = precision_policy(recipe.precision)
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model, history, elapsed = _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks)
+        model, history, elapsed = _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks,
+                                       initial_weights)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     if policy != "float32":  # ship and evaluate a plain float32 model with the trained weights
@@ -243,8 +250,10 @@ def kept_epoch(recipe: Recipe, history: dict) -> int:
     return start + int(np.argmin(losses[start:]))
 
 
-def _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks):
+def _fit(recipe, x_train, y_train, x_val, y_val, seed, verbose, callbacks, initial_weights=None):
     model = build_model(recipe.architecture, recipe.batchnorm_momentum)
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
     train_ds = make_dataset(x_train, y_train, recipe, seed, training=True)
     val_ds = make_dataset(x_val, y_val, recipe, seed, training=False)
     steps = int(np.ceil(len(x_train) / recipe.batch_size))

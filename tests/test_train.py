@@ -40,6 +40,34 @@ def test_bad_arguments_say_what_is_wrong(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_fine_tuning_cannot_write_over_the_folder_it_starts_from(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--init-from", str(tmp_path), "--output-dir", str(tmp_path)])
+    assert "--init-from and --output-dir must differ" in capsys.readouterr().err
+
+
+def test_fine_tuning_another_presets_network_says_which_preset_to_use(model_dir, tmp_path, capsys):
+    assert train.main(["--init-from", str(model_dir), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "is not the 'default' preset's; fine-tune with the preset it was trained with (it was: 'fast')" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_fine_tuning_starts_from_the_folders_weights(model_dir, tmp_path):
+    """One epoch on 3,000 images at a tenth of the rate: from random weights that is far from the start's accuracy;
+    from the folder's weights it keeps it. The new folder says where it started."""
+    out = tmp_path / "tuned"
+    assert train.main(["--preset", "fast", "--init-from", str(model_dir), "--max-train-samples", "3000", "--epochs",
+                       "1", "--learning-rate", "4e-4", "--seed", "1", "--output-dir", str(out), "--verbose", "0"]) == 0
+    start = json.loads((model_dir / "metrics.json").read_text())
+    tuned = json.loads((out / "metrics.json").read_text())
+    assert tuned["initialized_from"]["folder"] == str(model_dir)
+    assert tuned["initialized_from"]["test_accuracy"] == start["test_accuracy"]
+    assert tuned["test_accuracy"] >= start["test_accuracy"] - 0.01
+    assert tuned["non_digit_samples"]["touching_pairs"] == {"train": 3000 // train.PAIRS_PER,
+                                                            "val": start["val_samples"] // train.PAIRS_PER}
+
+
 def test_missing_data_dir_files_give_a_clear_error(tmp_path, capsys):
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")  # a partial copy is not a download trigger
     assert train.main(["--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]) == 2
