@@ -441,7 +441,7 @@ def test_a_drawn_face_is_not_a_digit_and_the_page_says_why(release_client, app_m
 
 
 def test_touching_digits_taken_for_one_are_declined_and_the_page_says_to_space_them(release_client, app_module):
-    reading = read_number(release_client, ROOT / "tests" / "fixtures" / "reading" / "unlike_touching_18.png")
+    reading = read_number(release_client, ROOT / "tests" / "fixtures" / "reading" / "unlike_touching_21.png")
     assert (reading["status"], reading["number"], reading["reason"]) == ("not_a_digit", "", "unlike_any_digit")
     assert all(d["feature_distance"] > 0 for d in reading["digits"])
     label, html_text, _ = app_module.shown_reading(reading, np.zeros((1, 28, 28), np.float32), "hint")

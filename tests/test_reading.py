@@ -256,14 +256,25 @@ def test_the_least_ink_path_follows_the_gap_between_two_strokes():
     assert np.array_equal(reader._path(np.zeros((10, 20)), start=7, window=5), np.full(10, 7))  # blank: straight
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("unlike_touching_*")), ids=lambda p: p.stem)
-def test_touching_digits_taken_for_one_are_declined_not_misread(clf, path):
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("declined_touching_*")), ids=lambda p: p.stem)
+def test_touching_digits_taken_for_one_are_declined_by_the_model(clf, path):
     """Two touching digits that no cut separates (the reading benchmark's renderer, seed 1; an 18 drawn over each
-    other, a 49 joined at the bottom): read whole, the model gave a confident "8" and "4" (99% and more). Their
-    features are unlike any training digit's (`hub.feature_distance`), so the reading is declined instead."""
+    other, a 49 joined at the bottom). The model trained without touching pairs read them whole as a confident "8"
+    and "4" (99% and more); trained with them (`hub.negatives.make_touching_pairs`), it declines them itself."""
+    reading = clf.read_number(path)
+    assert (reading.status, reading.number, reading.reason) == ("not_a_digit", "", "model")
+    assert reading.confidence >= clf.decline_threshold
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("unlike_touching_*")), ids=lambda p: p.stem)
+def test_touching_digits_the_model_takes_for_one_are_declined_by_the_feature_distance(clf, path):
+    """Two touching digits (seed 1: a 21 and a 16) that the release model still reads whole as a confident "2" and
+    "6", and declines as no digit at under its threshold: their features are unlike any training digit's
+    (`hub.feature_distance`), so the reading is declined instead of misread."""
     reading = clf.read_number(path)
     assert (reading.status, reading.number, reading.reason) == ("not_a_digit", "", "unlike_any_digit")
     assert max(d.feature_distance for d in reading.digits) >= clf.feature_distance.threshold
+    assert max(d.not_a_digit for d in reading.digits) < clf.decline_threshold  # the model alone would not decline
     assert reading.confidence == 1.0
 
 
