@@ -115,7 +115,11 @@ def main(argv=None) -> int:
         except (OSError, ValueError, MetricsError) as err:
             print(f"error: --init-from {args.init_from}: {err}", file=sys.stderr)
             return 2
-        if _shapes(initial) != _shapes(build_model(recipe.architecture)) or ensemble_members(initial):
+        if recipe.members > 1 or ensemble_members(initial):
+            print(f"error: --init-from {args.init_from}: fine-tuning works on one network, not on an ensemble "
+                  f"(the 'best' preset)", file=sys.stderr)
+            return 2
+        if _shapes(initial) != _shapes(build_model(recipe.architecture)):
             print(f"error: --init-from {args.init_from}: its network is not the '{recipe.name}' preset's; fine-tune "
                   f"with the preset it was trained with (it was: '{start.preset}')", file=sys.stderr)
             return 2

@@ -135,33 +135,36 @@ def make_touching_pairs(digits: np.ndarray, count: int, seed: int) -> np.ndarray
 
 
 def _touching_pair(digits, rng) -> Image.Image:
+    """Two random `digits` side by side, the right one slid left until the ink touches; a blank page (which
+    `mnist_form` draws again) for a pair that would look like one digit."""
+    blank = Image.new("L", (56 * PAIR_SCALE, 28 * PAIR_SCALE), 255)
     left, right = (digits[int(i)] for i in rng.integers(len(digits), size=2))
-    drop = int(rng.integers(-PAIR_DROP, PAIR_DROP + 1))
-    right = np.roll(right, drop, axis=0)
-    cols = np.nonzero(left.max(axis=0) > 127)[0]
-    if cols.size == 0:
-        return Image.new("L", (56 * PAIR_SCALE, 28 * PAIR_SCALE), 255)
-    page = np.zeros((28, 84), np.uint8)
-    page[:, :28] = left
-    ink = ndimage.binary_dilation(left > 127)  # touching: the right digit's ink meets this
-    theirs = right > 127
-    start = int(cols[-1]) + 1 - int(np.nonzero(theirs.any(axis=0))[0][0]) if theirs.any() else 28
-    for offset in range(start, -28, -1):  # slide the right digit left until its ink touches the left one's
+    right = np.roll(right, int(rng.integers(-PAIR_DROP, PAIR_DROP + 1)), axis=0)
+    ours, theirs = left > 127, right > 127
+    if not ours.any():
+        return blank
+    touch = ndimage.binary_dilation(ours)  # the right digit's ink meets this
+    offset = _ink_columns(ours)[-1] + 1 - _ink_columns(theirs)[0] if theirs.any() else 28
+    for offset in range(offset, -28, -1):
         shifted = np.zeros((28, 84), bool)
         shifted[:, max(offset, 0):offset + 28] = theirs[:, max(-offset, 0):]
-        if (shifted[:, :28] & ink).any():
+        if (shifted[:, :28] & touch).any():
             break
     offset -= int(rng.integers(PAIR_OVERLAP[0], PAIR_OVERLAP[1] + 1))
+    page = np.zeros((28, 84), np.uint8)
+    page[:, :28] = left
     lo = max(offset, 0)
     np.maximum(page[:, lo:offset + 28], right[:, lo - offset:], out=page[:, lo:offset + 28])
-    used = np.nonzero(page.max(axis=0))[0]
-    widths = [np.ptp(np.nonzero(d.max(axis=0) > 127)[0]) + 1 if (d > 127).any() else 0 for d in (left, right)]
-    rows, cols = (np.nonzero(page.max(axis=a) > 127)[0] for a in (1, 0))
-    if np.ptp(cols) + 1 < max(PAIR_WIDER * max(widths), PAIR_ASPECT * (np.ptp(rows) + 1)):
-        return Image.new("L", (56 * PAIR_SCALE, 28 * PAIR_SCALE), 255)  # blank: drawn again
-    page = page[:, : used[-1] + 3]
-    image = Image.fromarray(255 - page).resize((page.shape[1] * PAIR_SCALE, 28 * PAIR_SCALE), Image.Resampling.BILINEAR)
-    return image
+    rows, cols = _ink_columns(page.T > 127), _ink_columns(page > 127)
+    widest = max(np.ptp(_ink_columns(d)) + 1 if d.any() else 0 for d in (ours, theirs))
+    if np.ptp(cols) + 1 < max(PAIR_WIDER * widest, PAIR_ASPECT * (np.ptp(rows) + 1)):
+        return blank
+    page = page[:, : np.nonzero(page.max(axis=0))[0][-1] + 3]
+    return Image.fromarray(255 - page).resize((page.shape[1] * PAIR_SCALE, 28 * PAIR_SCALE), Image.Resampling.BILINEAR)
+
+
+def _ink_columns(mask: np.ndarray) -> np.ndarray:
+    return np.nonzero(mask.any(axis=0))[0]
 
 
 def is_vertical_line(pixels: np.ndarray) -> bool:

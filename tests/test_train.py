@@ -53,6 +53,11 @@ def test_fine_tuning_another_presets_network_says_which_preset_to_use(model_dir,
     assert not (tmp_path / "out").exists()
 
 
+def test_fine_tuning_an_ensemble_is_refused_with_a_message(model_dir, tmp_path, capsys):
+    assert train.main(["--preset", "best", "--init-from", str(model_dir), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "fine-tuning works on one network, not on an ensemble" in capsys.readouterr().err
+
+
 def test_fine_tuning_starts_from_the_folders_weights(model_dir, tmp_path):
     """One epoch on 3,000 images at a tenth of the rate: from random weights that is far from the start's accuracy;
     from the folder's weights it keeps it. The new folder says where it started."""
