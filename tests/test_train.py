@@ -136,8 +136,11 @@ def test_calibration_and_the_not_a_digit_class_travel_with_the_model(model_dir):
     assert temperature == pytest.approx(metrics["calibration"]["temperature"], abs=1e-4)
     assert 0.3 < temperature < 5 and temperature != 1.0
     assert metrics["calibration"]["val_ece_after"] <= metrics["calibration"]["val_ece_before"] + 0.002
-    # one non-digit per train.NEGATIVES_PER digits, of the 15,000 training and 5,000 validation digits
-    assert metrics["non_digit_samples"] == {"train": 15000 // train.NEGATIVES_PER, "val": 5000 // train.NEGATIVES_PER}
+    # one non-digit per train.NEGATIVES_PER digits, of the 15,000 training and 5,000 validation digits, and one
+    # pair of touching digits per train.PAIRS_PER
+    assert metrics["non_digit_samples"] == {
+        "train": 15000 // train.NEGATIVES_PER, "val": 5000 // train.NEGATIVES_PER,
+        "touching_pairs": {"train": 15000 // train.PAIRS_PER, "val": 5000 // train.PAIRS_PER}}
     assert metrics["drawn_digit_samples"] == {"train": 4500, "val": 1500}
     # Even the 2-epoch test model tells most drawn non-digits from digits.
     assert metrics["not_a_digit"]["val_non_digits_declined"] > 0.7
